@@ -35,6 +35,8 @@ class RoomVersion:
     enforce_key_validity: bool
     # v1-5: m.room.aliases events have special auth (state_key == sender's domain)
     special_case_aliases_auth: bool
+    # v1-2: the auth rules check m.room.redaction (redact level or same event_id domain)
+    special_case_redaction_auth: bool
     # v6: integers out of range and floats refused in events
     strict_canonicaljson: bool
     # v6: `notifications` power levels honoured by the auth rules
@@ -72,6 +74,7 @@ V1 = RoomVersion(
     state_res=StateResAlgorithm.V1,
     enforce_key_validity=False,
     special_case_aliases_auth=True,
+    special_case_redaction_auth=True,
     strict_canonicaljson=False,
     limit_notifications_power_levels=False,
     knock_join_rule=False,
@@ -86,7 +89,7 @@ V1 = RoomVersion(
     create_event_not_in_auth_events=False,
 )
 V2 = replace(V1, identifier="2", state_res=StateResAlgorithm.V2)
-V3 = replace(V2, identifier="3", event_format=EventFormat.V2)
+V3 = replace(V2, identifier="3", event_format=EventFormat.V2, special_case_redaction_auth=False)
 V4 = replace(V3, identifier="4", event_format=EventFormat.V3)
 V5 = replace(V4, identifier="5", enforce_key_validity=True)
 V6 = replace(
