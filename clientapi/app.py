@@ -1,0 +1,24 @@
+"""Mounts the Client-Server API on an application: middleware, routes, r0 aliases."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from clientapi import middleware
+from clientapi.routes import account, devices, login, register, versions
+
+ROUTE_TABLES = (versions.routes, register.routes, login.routes, account.routes, devices.routes)
+V3 = "/_matrix/client/v3/"
+R0 = "/_matrix/client/r0/"
+# Added after r0: these answer under v3 only.
+V3_ONLY = {"/_matrix/client/v3/refresh"}
+
+
+def setup_client_api(app: web.Application) -> None:
+    middleware.install(app)
+    for table in ROUTE_TABLES:
+        for route in table:
+            assert isinstance(route, web.RouteDef)
+            app.router.add_route(route.method, route.path, route.handler, **route.kwargs)
+            if route.path.startswith(V3) and route.path not in V3_ONLY:
+                app.router.add_route(route.method, R0 + route.path[len(V3) :], route.handler, **route.kwargs)

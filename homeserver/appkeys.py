@@ -1,0 +1,30 @@
+"""Every `web.AppKey` in one place: the only way components find each other."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from homeserver.accounts import Accounts
+    from homeserver.auth.passwords import PasswordHasher
+    from homeserver.auth.tokens import TokenIssuer
+    from homeserver.config import Config
+    from homeserver.ratelimit import RateLimiter
+    from homeserver.storage.database import Database
+    from homeserver.storage.devices import DeviceStore
+    from homeserver.storage.registration_tokens import RegistrationTokenStore
+    from homeserver.storage.users import UserStore
+    from homeserver.uia import UserInteractiveAuth
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+DATABASE: web.AppKey[Database] = web.AppKey("database")
+USERS: web.AppKey[UserStore] = web.AppKey("users")
+DEVICES: web.AppKey[DeviceStore] = web.AppKey("devices")
+REGISTRATION_TOKENS: web.AppKey[RegistrationTokenStore] = web.AppKey("registration_tokens")
+PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
+TOKENS: web.AppKey[TokenIssuer] = web.AppKey("tokens")
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+UIA: web.AppKey[UserInteractiveAuth] = web.AppKey("uia")
+ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")

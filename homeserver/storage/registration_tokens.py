@@ -1,0 +1,61 @@
+"""Registration tokens (spec: "Token-authenticated registration")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from homeserver.storage.database import Database
+from homeserver.storage.tables import registration_tokens
+
+
+@dataclass(frozen=True)
+class RegistrationToken:
+    token: str
+    uses_allowed: int | None
+    completed: int
+    expiry_ts: int | None
+
+    def valid_at(self, now: int) -> bool:
+        not_expired = self.expiry_ts is None or now < self.expiry_ts
+        has_uses = self.uses_allowed is None or self.completed < self.uses_allowed
+        return not_expired and has_uses
+
+
+def _usable(now: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    t = registration_tokens.c
+    return (
+        or_(t.expiry_ts.is_(None), t.expiry_ts > now),
+        or_(t.uses_allowed.is_(None), t.completed < t.uses_allowed),
+    )
+
+
+async def consume_registration_token(conn: AsyncConnection, token: str, now: int) -> bool:
+    """Use the token once if it is still valid; False (and nothing changed) otherwise."""
+    t = registration_tokens.c
+    result = await conn.execute(
+        update(registration_tokens).where(t.token == token, *_usable(now)).values(completed=t.completed + 1)
+    )
+    return bool(result.rowcount == 1)
+
+
+class RegistrationTokenStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, token: str, uses_allowed: int | None, expiry_ts: int | None, now: int) -> None:
+        await self._db.execute(
+            registration_tokens.insert().values(
+                token=token, uses_allowed=uses_allowed, completed=0, expiry_ts=expiry_ts, created_ts=now
+            )
+        )
+
+    async def get(self, token: str) -> RegistrationToken | None:
+        row = await self._db.fetch_one(
+            select(registration_tokens).where(registration_tokens.c.token == token)
+        )
+        if row is None:
+            return None
+        return RegistrationToken(row.token, row.uses_allowed, row.completed, row.expiry_ts)
