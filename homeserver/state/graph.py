@@ -1,0 +1,199 @@
+"""The auth graph as state resolution sees it: a cache of fetched events, batched walks over
+`auth_events`, and the sets the algorithm is defined with (conflicted state, auth difference,
+conflicted state subgraph, full conflicted set).
+
+An auth chain here follows the `auth_events` an event lists, nothing else: from room v12 the
+create event is implied by the room ID and is not part of the graph (the auth checks still get
+it, see `EventCache.own_auth_events`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from homeserver.auth.power_levels import CREATE_KEY
+from homeserver.events.model import Event, StateKey
+from homeserver.ids import EventID
+from homeserver.room_versions import RoomVersion, StateResAlgorithm
+from homeserver.state.source import EventSource
+
+
+class EventCache:
+    """Events fetched from an `EventSource`, each at most once, always in batches."""
+
+    def __init__(self, source: EventSource, version: RoomVersion) -> None:
+        self.source = source
+        self.version = version
+        self.events: dict[EventID, Event] = {}
+        self._missing: set[EventID] = set()
+        self._auth_ids: dict[EventID, tuple[EventID, ...]] = {}
+        self._own_auth: dict[EventID, dict[StateKey, Event]] = {}
+
+    async def fetch(self, event_ids: Iterable[EventID]) -> None:
+        """Make sure these events are cached (or known to be missing): one batch at most."""
+        events, missing = self.events, self._missing
+        wanted = {eid for eid in event_ids if eid not in events and eid not in missing}
+        if not wanted:
+            return
+        found = await self.source.get_events(wanted)
+        for eid in wanted:
+            event = found.get(eid)
+            if event is None:
+                missing.add(eid)
+            else:
+                events[eid] = event
+
+    def auth_ids(self, event_id: EventID) -> tuple[EventID, ...]:
+        """The auth_events a cached event lists (empty for an event that is not cached)."""
+        ids = self._auth_ids.get(event_id)
+        if ids is None:
+            event = self.events.get(event_id)
+            ids = tuple(dict.fromkeys(event.auth_event_ids)) if event is not None else ()
+            self._auth_ids[event_id] = ids
+        return ids
+
+    def implied_create_id(self, event: Event) -> EventID | None:
+        """From v12, the create event the room ID names (not listed in auth_events)."""
+        if not self.version.create_event_not_in_auth_events or event.key == CREATE_KEY:
+            return None
+        room_id = event.pdu.get("room_id")
+        if not isinstance(room_id, str) or not room_id.startswith("!"):
+            return None
+        return EventID("$" + room_id[1:])
+
+    async def fetch_auth_events(self, events: Iterable[Event]) -> None:
+        """Cache the listed (and, from v12, implied) auth events of these events: one batch."""
+        wanted: set[EventID] = set()
+        for event in events:
+            wanted.update(self.auth_ids(event.event_id))
+            create_id = self.implied_create_id(event)
+            if create_id is not None:
+                wanted.add(create_id)
+        await self.fetch(wanted)
+
+    def own_auth_events(self, event: Event) -> dict[StateKey, Event]:
+        """An event's own auth events by (type, state_key), rejected ones left out; from v12
+        with the implied create event. Call `fetch_auth_events` first."""
+        own = self._own_auth.get(event.event_id)
+        if own is None:
+            own = {}
+            create_id = self.implied_create_id(event)
+            ids = self.auth_ids(event.event_id) + ((create_id,) if create_id is not None else ())
+            for auth_id in ids:
+                auth_event = self.events.get(auth_id)
+                if auth_event is not None and auth_event.is_state and auth_event.rejected_reason is None:
+                    own.setdefault(auth_event.key, auth_event)
+            self._own_auth[event.event_id] = own
+        return own
+
+    async def walk(self, start: Iterable[EventID], stop: Collection[EventID] = ()) -> set[EventID]:
+        """The auth chain of `start` without the events in `stop` and what lies only behind
+        them. `stop` must be closed under auth chains (an auth chain itself) for the result to
+        be exactly chain(start) - stop. One `get_events` batch per generation."""
+        chain: set[EventID] = set()
+        frontier = list(dict.fromkeys(start))
+        while frontier:
+            await self.fetch(frontier)
+            found: list[EventID] = []
+            for eid in frontier:
+                for auth_id in self.auth_ids(eid):
+                    if auth_id not in chain and auth_id not in stop:
+                        chain.add(auth_id)
+                        found.append(auth_id)
+            frontier = found
+        return chain
+
+    def reach_within(self, start: Iterable[EventID], region: Collection[EventID]) -> set[EventID]:
+        """The events of `region` reachable from `start` through auth_events links that stay
+        inside `region` (the starts are included only if reached). Cached events only."""
+        seen: set[EventID] = set()
+        stack = list(start)
+        while stack:
+            for auth_id in self.auth_ids(stack.pop()):
+                if auth_id not in seen and auth_id in region:
+                    seen.add(auth_id)
+                    stack.append(auth_id)
+        return seen
+
+
+def separate(
+    state_sets: Sequence[Mapping[StateKey, EventID]],
+) -> tuple[dict[StateKey, EventID], dict[StateKey, set[EventID]]]:
+    """The unconflicted state map, and the conflicted state set grouped by key. A key missing
+    from one of the state sets is conflicted."""
+    first, rest = state_sets[0], state_sets[1:]
+    unconflicted: dict[StateKey, EventID] = {}
+    conflicted: dict[StateKey, set[EventID]] = {}
+    for key, event_id in first.items():
+        if all(other.get(key) == event_id for other in rest):
+            unconflicted[key] = event_id
+    for state_set in state_sets:
+        for key, event_id in state_set.items():
+            if key not in unconflicted:
+                conflicted.setdefault(key, set()).add(event_id)
+    return unconflicted, conflicted
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictedSets:
+    full: set[EventID]  # the full conflicted set (fetched events only)
+    auth_difference: set[EventID]
+    subgraph: set[EventID]  # the conflicted state subgraph; empty before v2.1
+    # Where every event of `full` and every auth link between two of them lies; walks that
+    # stay inside it see exactly what walks over the whole auth graph would (see below).
+    region: set[EventID]
+
+
+async def conflicted_sets(
+    cache: EventCache,
+    state_sets: Sequence[Mapping[StateKey, EventID]],
+    unconflicted: Mapping[StateKey, EventID],
+    conflicted_ids: set[EventID],
+) -> ConflictedSets:
+    """The auth difference, the conflicted state subgraph (v2.1) and the full conflicted set.
+
+    Every state set holds the unconflicted events, so every full auth chain C_i contains
+    U = chain(unconflicted events) and the auth difference is (∪Y_i − ∩Y_i) − U with
+    Y_i = chain(S_i's conflicted events). U is closed under auth chains, so as long as no
+    conflicted event lies in U nothing in U reaches the full conflicted set, and every walk
+    can stop at U: the work then grows with the forks, not with the room's history.
+    """
+    version = cache.version
+    unconflicted_chain = await cache.source.get_auth_chain_ids(list(unconflicted.values()))
+    stop: Collection[EventID] = unconflicted_chain
+    if not conflicted_ids.isdisjoint(unconflicted_chain):
+        stop = ()  # a conflicted event behind the unconflicted state: walk everything
+    region_chain = await cache.walk(conflicted_ids, stop)
+    region = region_chain | conflicted_ids
+    chains = [
+        cache.reach_within([eid for eid in s.values() if eid in conflicted_ids], region) for s in state_sets
+    ]
+    difference = set[EventID]().union(*chains) - set[EventID]().intersection(*chains)
+    difference -= unconflicted_chain
+    subgraph: set[EventID] = set()
+    if version.state_res is StateResAlgorithm.V2_1:
+        subgraph = _conflicted_subgraph(cache, conflicted_ids, region)
+    await cache.fetch(conflicted_ids)
+    full = {eid for eid in conflicted_ids | difference | subgraph if eid in cache.events}
+    return ConflictedSets(full=full, auth_difference=difference, subgraph=subgraph, region=region)
+
+
+def _conflicted_subgraph(
+    cache: EventCache, conflicted_ids: set[EventID], region: set[EventID]
+) -> set[EventID]:
+    """Every event on an auth_events path between two conflicted events, endpoints included:
+    the events of `region` (all reachable from a conflicted event) that reach one."""
+    children: dict[EventID, list[EventID]] = {}
+    for eid in region:
+        for auth_id in cache.auth_ids(eid):
+            if auth_id in region:
+                children.setdefault(auth_id, []).append(eid)
+    subgraph = set(conflicted_ids)
+    stack = list(conflicted_ids)
+    while stack:
+        for child in children.get(stack.pop(), ()):
+            if child not in subgraph:
+                subgraph.add(child)
+                stack.append(child)
+    return subgraph
