@@ -1,0 +1,1 @@
+"""Server signing keys (ed25519), JSON signatures, event hashes and event IDs."""
