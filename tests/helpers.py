@@ -63,7 +63,9 @@ class MatrixClient:
         ) as resp:
             raw = await resp.read()
             self.last_response = resp
-            assert resp.status == expect, f"{method} {path}: expected {expect}, got {resp.status}: {raw[:500]!r}"
+            assert resp.status == expect, (
+                f"{method} {path}: expected {expect}, got {resp.status}: {raw[:500]!r}"
+            )
             if resp.content_type == "application/json":
                 return orjson.loads(raw)
             return raw
@@ -114,9 +116,7 @@ class HomeserverUnderTest:
         assert self._http is not None
         return MatrixClient(self._http, self.base_url, access_token)
 
-    async def register(
-        self, username: str, password: str = DEFAULT_PASSWORD, **extra: Any
-    ) -> MatrixClient:
+    async def register(self, username: str, password: str = DEFAULT_PASSWORD, **extra: Any) -> MatrixClient:
         """Register through the real UIA dance (m.login.dummy) and return a logged-in client."""
         anon = self.client()
         body = {"username": username, "password": password, **extra}
@@ -131,7 +131,11 @@ class HomeserverUnderTest:
         anon = self.client()
         result = await anon.post(
             "/login",
-            {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": username}, "password": password}
+            {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": username},
+                "password": password,
+            }
             | extra,
         )
         client = self.client(result["access_token"])
