@@ -159,8 +159,11 @@ async def _note_last_seen(request: web.Request, who: Requester) -> None:
     marks[key] = now
     if len(marks) > 100_000:
         marks.clear()
+    user_agent = request.headers.get("User-Agent")
+    if user_agent is not None:  # header bytes that are not UTF-8 arrive as lone surrogates
+        user_agent = user_agent.encode("utf-8", "replace").decode("utf-8")
     await request.app[DEVICES].record_last_seen(
-        who.user_id, who.device_id, now_ms(), request.remote, request.headers.get("User-Agent")
+        who.user_id, who.device_id, now_ms(), request.remote, user_agent
     )
 
 

@@ -59,8 +59,8 @@ def bool_field(body: dict[str, Any], key: str, default: bool) -> bool:
 
 def string_list(body: dict[str, Any], key: str, *, max_items: int = 1000) -> list[str]:
     values = required(body, key, list)
-    if len(values) > max_items or not all(isinstance(v, str) for v in values):
-        raise InvalidParam(f"'{key}' must be a list of at most {max_items} strings")
+    if len(values) > max_items or not all(isinstance(v, str) and "\x00" not in v for v in values):
+        raise InvalidParam(f"'{key}' must be a list of at most {max_items} strings without NUL characters")
     return values
 
 

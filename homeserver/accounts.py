@@ -158,8 +158,10 @@ class Accounts:
         is_guest: bool = False,
     ) -> tuple[NewSession, LoginResult]:
         device_id = device_id or generate_device_id()
-        if len(device_id) > MAX_DEVICE_ID_LENGTH:
-            raise InvalidParam("device_id is too long")
+        if len(device_id) > MAX_DEVICE_ID_LENGTH or "\x00" in device_id:
+            raise InvalidParam("device_id is too long or contains a NUL character")
+        if device_name is not None and "\x00" in device_name:
+            raise InvalidParam("The device display name contains a NUL character")
         lifetime = self._config.access_token_lifetime_ms if want_refresh else None
         access_token, record = self._tokens.issue(user_id, device_id, now, lifetime, is_guest=is_guest)
         refresh = new_refresh_token() if want_refresh else None

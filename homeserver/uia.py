@@ -5,6 +5,7 @@ authenticated endpoints, to the user. Sessions live in the database and expire."
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 from homeserver.auth.passwords import PasswordHasher
 from homeserver.clock import now_ms
 from homeserver.errors import AuthRequired, Forbidden, MatrixError, Unknown
-from homeserver.ids import UserID
+from homeserver.ids import UserID, is_valid_user_id
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.registration_tokens import RegistrationTokenStore
 from homeserver.storage.uia import UiaSession, UiaStore
@@ -23,6 +24,7 @@ DUMMY = "m.login.dummy"
 PASSWORD = "m.login.password"
 REGISTRATION_TOKEN = "m.login.registration_token"
 SESSION_LIFETIME_MS = 30 * 60 * 1000
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # what secrets.token_urlsafe gives
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ class UserInteractiveAuth:
     async def _load(
         self, session_id: Any, method: str, uri: str, user_id: UserID | None, now: int
     ) -> UiaSession:
-        session = await self._store.get(session_id) if isinstance(session_id, str) else None
+        known_shape = isinstance(session_id, str) and SESSION_ID.fullmatch(session_id)
+        session = await self._store.get(session_id) if known_shape else None
         if session is None or now - session.created_ts > SESSION_LIFETIME_MS:
             raise Unknown("Unknown or expired UIA session")
         if session.method != method or session.uri != uri or session.user_id != user_id:
@@ -157,4 +160,4 @@ def claimed_user(body: Mapping[str, Any], server_name: str) -> UserID | None:
         name = f"@{name.lower()}:{server_name}"
     elif name.endswith(":" + server_name):
         name = name.lower()
-    return UserID(name)
+    return UserID(name) if is_valid_user_id(name, historical=True) else None

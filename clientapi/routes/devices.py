@@ -7,8 +7,9 @@ from aiohttp import web
 from clientapi.middleware import requester
 from clientapi.request import field, read_json, string_list
 from clientapi.responses import json_response
+from homeserver.accounts import MAX_DEVICE_ID_LENGTH
 from homeserver.appkeys import ACCOUNTS, DEVICES, UIA
-from homeserver.errors import NotFound
+from homeserver.errors import InvalidParam, NotFound
 from homeserver.ids import DeviceID
 from homeserver.storage.devices import Device
 from homeserver.uia import PASSWORD
@@ -26,6 +27,14 @@ def device_json(device: Device) -> dict[str, object]:
     }
 
 
+def _path_device_id(request: web.Request) -> DeviceID:
+    """The device ID in the path; one that no device can have is simply not found."""
+    device_id = request.match_info["device_id"]
+    if len(device_id) > MAX_DEVICE_ID_LENGTH or "\x00" in device_id:
+        raise NotFound("No such device")
+    return DeviceID(device_id)
+
+
 @routes.get("/_matrix/client/v3/devices")
 async def list_devices(request: web.Request) -> web.Response:
     devices = await request.app[DEVICES].list_for(requester(request).user_id)
@@ -34,9 +43,7 @@ async def list_devices(request: web.Request) -> web.Response:
 
 @routes.get("/_matrix/client/v3/devices/{device_id}")
 async def get_device(request: web.Request) -> web.Response:
-    device = await request.app[DEVICES].get(
-        requester(request).user_id, DeviceID(request.match_info["device_id"])
-    )
+    device = await request.app[DEVICES].get(requester(request).user_id, _path_device_id(request))
     if device is None:
         raise NotFound("No such device")
     return json_response(device_json(device))
@@ -47,8 +54,10 @@ async def update_device(request: web.Request) -> web.Response:
     body = await read_json(request)
     name = field(body, "display_name", str)
     who = requester(request)
-    device_id = DeviceID(request.match_info["device_id"])
+    device_id = _path_device_id(request)
     if name is not None:
+        if "\x00" in name:
+            raise InvalidParam("display_name contains a NUL character")
         name = name[:MAX_DEVICE_NAME]
     if not await request.app[DEVICES].set_display_name(who.user_id, device_id, name):
         raise NotFound("No such device")
@@ -59,7 +68,7 @@ async def update_device(request: web.Request) -> web.Response:
 async def delete_device(request: web.Request) -> web.Response:
     who = requester(request)
     body = await read_json(request)
-    device_id = DeviceID(request.match_info["device_id"])
+    device_id = _path_device_id(request)
     if await request.app[DEVICES].get(who.user_id, device_id) is None:
         raise NotFound("No such device")
     await _delete_with_uia(request, body, [device_id])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select, update
@@ -9,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.storage.database import Database
 from homeserver.storage.tables import registration_tokens
+
+# The spec's opaque identifier grammar, at most 64 characters.
+TOKEN_GRAMMAR = re.compile(r"[A-Za-z0-9._~-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class RegistrationTokenStore:
         )
 
     async def get(self, token: str) -> RegistrationToken | None:
+        if not TOKEN_GRAMMAR.fullmatch(token):
+            return None  # never a token of ours; and NUL bytes are no SQL parameter for PostgreSQL
         row = await self._db.fetch_one(
             select(registration_tokens).where(registration_tokens.c.token == token)
         )
