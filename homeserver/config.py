@@ -4,6 +4,7 @@ overrides. Every problem is reported as one `ConfigError` line naming the option
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -126,12 +127,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config file {path} is not valid YAML{where}") from None
+    except ValueError as e:  # a value YAML parses but Python cannot build: 2020-13-45, a huge int
+        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -154,7 +159,7 @@ def _build(cls: type[T], raw: Mapping[str, Any], prefix: str) -> T:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in raw:
         if key not in names:
-            raise ConfigError(f"unknown config option '{prefix}{key}'")
+            raise ConfigError(f"unknown config option {prefix + str(key)!r}")
     values = {key: _coerce(hints[key], value, f"{prefix}{key}") for key, value in raw.items()}
     try:
         return cls(**values)
@@ -178,13 +183,23 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
     elif hint is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
+        value, ok = _finite_float(value)
     else:
         ok = isinstance(value, hint)
     if not ok:
         raise ConfigError(f"config option '{name}' must be of type {hint.__name__}, got {value!r}")
     return value
+
+
+def _finite_float(value: Any) -> tuple[Any, bool]:
+    """A number as a finite float (an int will do; a bool, NaN or infinity will not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value, False
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return value, False
+    return (number, True) if math.isfinite(number) else (value, False)
 
 
 def _check(config: Config) -> None:
