@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from homeserver.errors import InvalidParam
 from homeserver.storage.database import Database
 from homeserver.storage.tables import registration_tokens
 
@@ -50,11 +52,14 @@ class RegistrationTokenStore:
         self._db = db
 
     async def create(self, token: str, uses_allowed: int | None, expiry_ts: int | None, now: int) -> None:
-        await self._db.execute(
-            registration_tokens.insert().values(
-                token=token, uses_allowed=uses_allowed, completed=0, expiry_ts=expiry_ts, created_ts=now
+        try:
+            await self._db.execute(
+                registration_tokens.insert().values(
+                    token=token, uses_allowed=uses_allowed, completed=0, expiry_ts=expiry_ts, created_ts=now
+                )
             )
-        )
+        except IntegrityError:
+            raise InvalidParam(f"Registration token {token!r} already exists") from None
 
     async def get(self, token: str) -> RegistrationToken | None:
         if not TOKEN_GRAMMAR.fullmatch(token):

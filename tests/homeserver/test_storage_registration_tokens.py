@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
-from homeserver.errors import Forbidden
+from homeserver.errors import Forbidden, InvalidParam
 from homeserver.storage.database import Database
 from homeserver.storage.registration_tokens import (
     RegistrationToken,
@@ -35,7 +34,7 @@ async def test_create_and_get(database: Database) -> None:
 async def test_token_names_are_unique(database: Database) -> None:
     store = RegistrationTokenStore(database)
     await store.create("tok", 1, None, NOW)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(InvalidParam):
         await store.create("tok", 5, None, NOW)
     assert await store.get("tok") == RegistrationToken("tok", 1, 0, None)
 
