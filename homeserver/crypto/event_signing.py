@@ -19,7 +19,6 @@ from homeserver.crypto.hashes import (
     content_hash_input,
     encoder_for,
     event_id_from_reference_hash,
-    reference_hash_input,
 )
 from homeserver.crypto.signing import Signer, add_signature, verify_signed_json
 from homeserver.crypto.unpadded_base64 import encode_base64
@@ -51,8 +50,13 @@ def _hash_and_sign(
     new_hashes = dict(hashes) if isinstance(hashes, Mapping) else {}
     new_hashes["sha256"] = content_hash
     event = {**pdu, "hashes": new_hashes}
-    signed_bytes = reference_hash_input(redact(event, version), encode)
+    redacted = redact(event, version)  # a fresh dict without `unsigned`: trimmed in place
+    redacted.pop("signatures", None)
+    signed_bytes = encode(redacted)  # = reference_hash_input(redact(event))
     signature = encode_base64(key.sign(signed_bytes))
+    if "signatures" not in pdu:  # the common case: nobody has signed yet
+        event["signatures"] = {server_name: {key.key_id: signature}}
+        return event, signed_bytes
     return add_signature(event, server_name, key.key_id, signature), signed_bytes
 
 

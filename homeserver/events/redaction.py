@@ -92,7 +92,7 @@ def redact(pdu: Mapping[str, Any], version: RoomVersion) -> dict[str, Any]:
     keep = _TOP_LEVEL_V11 if version.updated_redaction_rules else _TOP_LEVEL_V1
     redacted = {key: value for key, value in pdu.items() if key in keep}
     content = pdu.get("content")
-    if isinstance(content, Mapping):
+    if type(content) is dict or isinstance(content, Mapping):
         redacted["content"] = _redact_content(pdu.get("type"), content, version)
     else:
         redacted["content"] = {}
