@@ -30,6 +30,11 @@ def login_body(result: LoginResult, server_name: str) -> dict[str, object]:
     return body
 
 
+def _check_registration_enabled(request: web.Request) -> None:
+    if not request.app[CONFIG].registration.enabled:
+        raise Forbidden("Registration has been disabled")
+
+
 @routes.post("/_matrix/client/v3/register")
 @public
 async def register(request: web.Request) -> web.Response:
@@ -39,8 +44,7 @@ async def register(request: web.Request) -> web.Response:
         raise InvalidParam("kind must be 'user' or 'guest'")
     if kind == "guest" and not config.registration.allow_guests:
         raise GuestAccessForbidden("Guest access is disabled")
-    if not config.registration.enabled:
-        raise Forbidden("Registration has been disabled")
+    _check_registration_enabled(request)
     body = await read_json(request)
     request.app[RATE_LIMITER].check("register", request.remote or "")
     if kind == "guest":
@@ -76,6 +80,7 @@ async def register(request: web.Request) -> web.Response:
 @routes.get("/_matrix/client/v3/register/available")
 @public
 async def username_available(request: web.Request) -> web.Response:
+    _check_registration_enabled(request)
     request.app[RATE_LIMITER].check("register_available", request.remote or "")
     username = query_param(request, "username", required=True)
     assert username is not None
@@ -87,6 +92,7 @@ async def username_available(request: web.Request) -> web.Response:
 @public
 async def registration_token_validity(request: web.Request) -> web.Response:
     request.app[RATE_LIMITER].check("register_available", request.remote or "")
+    _check_registration_enabled(request)  # the spec: then every token is invalid, with a 403
     token = query_param(request, "token", required=True)
     assert token is not None
     found = await request.app[REGISTRATION_TOKENS].get(token) if len(token) <= 64 else None
