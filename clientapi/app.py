@@ -5,9 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from clientapi import middleware
-from clientapi.routes import account, devices, login, register, versions
+from clientapi.routes import account, devices, login, membership, register, rooms, versions
 
-ROUTE_TABLES = (versions.routes, register.routes, login.routes, account.routes, devices.routes)
+ROUTE_TABLES = (
+    versions.routes,
+    register.routes,
+    login.routes,
+    account.routes,
+    devices.routes,
+    rooms.routes,
+    membership.routes,
+)
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
 # Added after r0: these answer under v3 only.

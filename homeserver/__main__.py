@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--token", default=None, help="the token (else a random one)")
     token.add_argument("--config")
     token.set_defaults(func=cmd_create_registration_token)
+    rotate = sub.add_parser("rotate-signing-key", help="replace the server's signing key, keeping the old one")
+    rotate.add_argument("--config")
+    rotate.set_defaults(func=cmd_rotate_signing_key)
     return parser
 
 
@@ -178,7 +181,7 @@ async def _with_core(config: Config, work: Callable[[web.Application], Awaitable
             f"cannot open database {_safe_url(config.database_url or 'sqlite')}: {_reason(e)}"
         ) from None
     app = web.Application()
-    wire_core(app, config, db)
+    await wire_core(app, config, db)
     try:
         return await work(app)
     except MatrixError as e:
@@ -220,6 +223,18 @@ def cmd_create_registration_token(args: argparse.Namespace) -> int:
         return 0
 
     return _run_async(lambda: _with_core(config, work))
+
+
+def cmd_rotate_signing_key(args: argparse.Namespace) -> int:
+    from homeserver.crypto.keys import KeyFileError, rotate_signing_key
+
+    config = load_config(args.config)
+    try:
+        keys = rotate_signing_key(config.data_path)
+    except (KeyFileError, OSError) as e:
+        raise CommandError(f"cannot rotate the signing key: {e}") from None
+    print(f"new signing key {keys.signing_key.key_id}; restart the server to use it")
+    return 0
 
 
 if __name__ == "__main__":

@@ -142,6 +142,8 @@ class Accounts:
         self, user_id: UserID, *, device_id: DeviceID | None, device_name: str | None, want_refresh: bool
     ) -> LoginResult:
         """Start a session for a user whose credentials were already checked."""
+        if device_id is not None and await self._devices.get(user_id, device_id) is not None:
+            device_name = None  # the spec: the display name is for a new device only
         session, result = self._new_session(user_id, device_id, device_name, want_refresh, now_ms())
         await self._devices.start_session(session)
         self._tokens.forget(user_id, [session.device_id])

@@ -16,13 +16,23 @@ from homeserver.accounts import Accounts
 from homeserver.auth.passwords import PasswordHasher
 from homeserver.auth.tokens import TokenIssuer, load_or_create_secret
 from homeserver.config import Config
+from homeserver.crypto.keys import load_server_keys
+from homeserver.notifier import Notifier
 from homeserver.ratelimit import RateLimiter
+from homeserver.rooms.create import RoomCreator
+from homeserver.rooms.membership import Memberships
+from homeserver.rooms.send import EventPipeline
+from homeserver.rooms.timeline import Timeline
+from homeserver.rooms.visibility import Visibility
 from homeserver.storage.database import Database, create_database
 from homeserver.storage.devices import DeviceStore
+from homeserver.storage.events import EventStore
 from homeserver.storage.migrate import migrate
 from homeserver.storage.registration_tokens import RegistrationTokenStore
+from homeserver.storage.rooms import RoomStore
+from homeserver.storage.streams import Counter, StreamIdGenerator
 from homeserver.storage.uia import UiaStore
-from homeserver.storage.users import UserStore
+from homeserver.storage.users import ProfileStore, UserStore
 from homeserver.uia import UserInteractiveAuth
 from webclient.views import setup_webclient
 
@@ -39,7 +49,7 @@ async def open_database(config: Config) -> Database:
     return db
 
 
-def wire_core(app: web.Application, config: Config, db: Database) -> None:
+async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     """Create the stores and services over an open database and hang them on the app."""
     app[K.DATABASE] = db
     app[K.USERS] = users = UserStore(db)
@@ -52,6 +62,29 @@ def wire_core(app: web.Application, config: Config, db: Database) -> None:
         UiaStore(db), users, passwords, registration_tokens, limiter, config.server_name
     )
     app[K.ACCOUNTS] = Accounts(config, users, devices, passwords, tokens)
+    await wire_rooms(app, config, db)
+
+
+async def wire_rooms(app: web.Application, config: Config, db: Database) -> None:
+    app[K.SERVER_KEYS] = keys = load_server_keys(config.data_path)
+    app[K.PROFILES] = profiles = ProfileStore(db)
+    app[K.EVENTS] = events = EventStore(db)
+    app[K.ROOMS] = rooms = RoomStore(db)
+    app[K.NOTIFIER] = notifier = Notifier()
+    streams = StreamIdGenerator(await events.max_stream_ordering())
+    notifier.room_stream_position = streams.current
+    app[K.PIPELINE] = pipeline = EventPipeline(
+        events,
+        rooms,
+        notifier,
+        config.server_name,
+        keys.signing_key,
+        streams,
+        Counter(await events.max_state_group()),
+    )
+    app[K.MEMBERSHIPS] = memberships = Memberships(pipeline, events, rooms, profiles, config.server_name)
+    app[K.ROOM_CREATOR] = RoomCreator(pipeline, memberships, rooms, config.server_name)
+    app[K.TIMELINE] = Timeline(events, rooms, Visibility(events, rooms))
 
 
 def make_app(config: Config) -> web.Application:
@@ -60,7 +93,7 @@ def make_app(config: Config) -> web.Application:
 
     async def core(app: web.Application) -> AsyncIterator[None]:
         db = await open_database(config)
-        wire_core(app, config, db)
+        await wire_core(app, config, db)
         yield
         await db.close()
 

@@ -11,11 +11,19 @@ if TYPE_CHECKING:
     from homeserver.auth.passwords import PasswordHasher
     from homeserver.auth.tokens import TokenIssuer
     from homeserver.config import Config
+    from homeserver.crypto.keys import ServerKeys
+    from homeserver.notifier import Notifier
     from homeserver.ratelimit import RateLimiter
+    from homeserver.rooms.create import RoomCreator
+    from homeserver.rooms.membership import Memberships
+    from homeserver.rooms.send import EventPipeline
+    from homeserver.rooms.timeline import Timeline
     from homeserver.storage.database import Database
     from homeserver.storage.devices import DeviceStore
+    from homeserver.storage.events import EventStore
     from homeserver.storage.registration_tokens import RegistrationTokenStore
-    from homeserver.storage.users import UserStore
+    from homeserver.storage.rooms import RoomStore
+    from homeserver.storage.users import ProfileStore, UserStore
     from homeserver.uia import UserInteractiveAuth
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -28,3 +36,12 @@ TOKENS: web.AppKey[TokenIssuer] = web.AppKey("tokens")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 UIA: web.AppKey[UserInteractiveAuth] = web.AppKey("uia")
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
+SERVER_KEYS: web.AppKey[ServerKeys] = web.AppKey("server_keys")
+PROFILES: web.AppKey[ProfileStore] = web.AppKey("profiles")
+EVENTS: web.AppKey[EventStore] = web.AppKey("events")
+ROOMS: web.AppKey[RoomStore] = web.AppKey("rooms")
+NOTIFIER: web.AppKey[Notifier] = web.AppKey("notifier")
+PIPELINE: web.AppKey[EventPipeline] = web.AppKey("pipeline")
+MEMBERSHIPS: web.AppKey[Memberships] = web.AppKey("memberships")
+ROOM_CREATOR: web.AppKey[RoomCreator] = web.AppKey("room_creator")
+TIMELINE: web.AppKey[Timeline] = web.AppKey("timeline")

@@ -114,6 +114,14 @@ class ThreepidAuthFailed(MatrixError):
     status, errcode = 400, "M_THREEPID_AUTH_FAILED"
 
 
+class RoomInUse(MatrixError):
+    status, errcode = 400, "M_ROOM_IN_USE"
+
+
+class InvalidRoomState(MatrixError):
+    status, errcode = 400, "M_INVALID_ROOM_STATE"
+
+
 class UnsupportedRoomVersion(MatrixError):
     status, errcode = 400, "M_UNSUPPORTED_ROOM_VERSION"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from clientapi.middleware import guest_allowed, public, requester
@@ -9,7 +11,7 @@ from clientapi.request import bool_field, field, read_json, required
 from clientapi.responses import json_response
 from clientapi.routes.register import login_body
 from homeserver.appkeys import ACCOUNTS, CONFIG, RATE_LIMITER
-from homeserver.errors import Forbidden, Unknown
+from homeserver.errors import Forbidden, InvalidParam, MissingParam, Unknown
 from homeserver.ids import DeviceID
 from homeserver.uia import PASSWORD, claimed_user
 
@@ -36,6 +38,7 @@ async def login(request: web.Request) -> web.Response:
     device_name = field(body, "initial_device_display_name", str)
     want_refresh = bool_field(body, "refresh_token", False)
     config = request.app[CONFIG]
+    _check_identifier(body)
     user_id = claimed_user(body, config.server_name)
     if user_id is None:
         raise Forbidden("Invalid username or password")
@@ -53,6 +56,20 @@ async def login(request: web.Request) -> web.Response:
     body_out = login_body(result, config.server_name)
     body_out["well_known"] = {"m.homeserver": {"base_url": config.base_url.rstrip("/")}}
     return json_response(body_out)
+
+
+def _check_identifier(body: dict[str, Any]) -> None:
+    """A login must name its user, by an `m.id.user` identifier or the legacy `user`."""
+    identifier = body.get("identifier")
+    if identifier is None:
+        if body.get("user") is None:
+            raise MissingParam("Missing parameter 'identifier'")
+        return
+    if not isinstance(identifier, dict):
+        raise InvalidParam("'identifier' must be an object")
+    kind = field(identifier, "type", str, required=True)
+    if kind != "m.id.user":
+        raise Unknown("Unknown login identifier type")
 
 
 @routes.post("/_matrix/client/v3/refresh")

@@ -47,7 +47,10 @@ class Event:
 
     @property
     def room_id(self) -> RoomID:
-        return RoomID(self.pdu["room_id"])
+        room_id = self.pdu.get("room_id")
+        if room_id is None and self.room_version.room_id_is_create_event_hash:
+            return RoomID("!" + self.event_id[1:])  # a v12 create event names its room by its ID
+        return RoomID(str(room_id))
 
     @property
     def content(self) -> dict[str, Any]:

@@ -10,13 +10,14 @@ it, see `EventCache.own_auth_events`).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from homeserver.auth.power_levels import CREATE_KEY
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID
 from homeserver.room_versions import RoomVersion, StateResAlgorithm
-from homeserver.state.source import EventSource
+from homeserver.state.source import EventSource, listed_auth_ids
 
 
 class EventCache:
@@ -49,7 +50,7 @@ class EventCache:
         ids = self._auth_ids.get(event_id)
         if ids is None:
             event = self.events.get(event_id)
-            ids = tuple(dict.fromkeys(event.auth_event_ids)) if event is not None else ()
+            ids = tuple(dict.fromkeys(listed_auth_ids(event))) if event is not None else ()
             self._auth_ids[event_id] = ids
         return ids
 
@@ -87,21 +88,22 @@ class EventCache:
             self._own_auth[event.event_id] = own
         return own
 
-    async def walk(self, start: Iterable[EventID], stop: Collection[EventID] = ()) -> set[EventID]:
+    async def walk(self, start: Iterable[EventID], stop: AbstractSet[EventID] = frozenset()) -> set[EventID]:
         """The auth chain of `start` without the events in `stop` and what lies only behind
         them. `stop` must be closed under auth chains (an auth chain itself) for the result to
         be exactly chain(start) - stop. One `get_events` batch per generation."""
         chain: set[EventID] = set()
-        frontier = list(dict.fromkeys(start))
+        frontier = set(start)
         while frontier:
             await self.fetch(frontier)
-            found: list[EventID] = []
+            found: set[EventID] = set()
             for eid in frontier:
-                for auth_id in self.auth_ids(eid):
-                    if auth_id not in chain and auth_id not in stop:
-                        chain.add(auth_id)
-                        found.append(auth_id)
-            frontier = found
+                found.update(self.auth_ids(eid))
+            # set - set walks the left operand: keep the big sets on the right.
+            frontier = found - chain
+            if stop:
+                frontier = frontier - stop
+            chain |= frontier
         return chain
 
     def reach_within(self, start: Iterable[EventID], region: Collection[EventID]) -> set[EventID]:
@@ -122,16 +124,13 @@ def separate(
 ) -> tuple[dict[StateKey, EventID], dict[StateKey, set[EventID]]]:
     """The unconflicted state map, and the conflicted state set grouped by key. A key missing
     from one of the state sets is conflicted."""
-    first, rest = state_sets[0], state_sets[1:]
-    unconflicted: dict[StateKey, EventID] = {}
+    unconflicted = dict(state_sets[0])
+    for state_set in state_sets[1:]:
+        unconflicted = {key: eid for key, eid in unconflicted.items() if state_set.get(key) == eid}
     conflicted: dict[StateKey, set[EventID]] = {}
-    for key, event_id in first.items():
-        if all(other.get(key) == event_id for other in rest):
-            unconflicted[key] = event_id
     for state_set in state_sets:
-        for key, event_id in state_set.items():
-            if key not in unconflicted:
-                conflicted.setdefault(key, set()).add(event_id)
+        for key in state_set.keys() - unconflicted.keys():
+            conflicted.setdefault(key, set()).add(state_set[key])
     return unconflicted, conflicted
 
 
@@ -161,9 +160,9 @@ async def conflicted_sets(
     """
     version = cache.version
     unconflicted_chain = await cache.source.get_auth_chain_ids(list(unconflicted.values()))
-    stop: Collection[EventID] = unconflicted_chain
+    stop: AbstractSet[EventID] = unconflicted_chain
     if not conflicted_ids.isdisjoint(unconflicted_chain):
-        stop = ()  # a conflicted event behind the unconflicted state: walk everything
+        stop = frozenset()  # a conflicted event behind the unconflicted state: walk everything
     region_chain = await cache.walk(conflicted_ids, stop)
     region = region_chain | conflicted_ids
     chains = [

@@ -30,36 +30,59 @@ def is_power_event(event: Event) -> bool:
     )
 
 
-async def reverse_topological_power_order(cache: EventCache, event_ids: Collection[EventID]) -> list[Event]:
-    """Kahn's algorithm over the auth_events links between `event_ids`, taking at each step the
-    smallest ready event: greatest sender power level (from its own auth events), then
-    earliest origin_server_ts, then smallest event ID. Earliest event first."""
+async def reverse_topological_power_order(
+    cache: EventCache, event_ids: Collection[EventID], through: Collection[EventID] = ()
+) -> list[Event]:
+    """`event_ids` in reverse topological power ordering, earliest first: Kahn's algorithm
+    taking at each step the smallest ready event (greatest sender power level according to
+    its own auth events, then earliest origin_server_ts, then smallest event ID).
+
+    An event is ready once every one of `event_ids` in its auth chain has been taken. Auth
+    chains are followed through the events of `through` too (cached events that are not
+    ordered themselves): they pass on readiness as soon as they have it."""
     events = [cache.events[eid] for eid in event_ids]
     await cache.fetch_auth_events(events)
+    graph = set(event_ids) | set(through)
     waiting_on: dict[EventID, int] = {}
     needed_by: dict[EventID, list[EventID]] = {}
-    ready: list[tuple[PowerLevel, int, EventID]] = []
-    for event in events:
-        eid = event.event_id
+    for eid in graph:
         count = 0
         for auth_id in cache.auth_ids(eid):
-            if auth_id in event_ids:
+            if auth_id in graph:
                 count += 1
                 needed_by.setdefault(auth_id, []).append(eid)
         waiting_on[eid] = count
-        if count == 0:
-            ready.append(_power_key(cache, event))
-    heapq.heapify(ready)
+    ready: list[tuple[PowerLevel, int, EventID]] = []
+
+    def settle(newly_ready: list[EventID]) -> None:
+        # Ordered events wait in `ready`; the others pass their readiness on at once.
+        while newly_ready:
+            eid = newly_ready.pop()
+            if eid in event_ids:
+                heapq.heappush(ready, _power_key(cache, cache.events[eid]))
+            else:
+                newly_ready.extend(_release(eid, needed_by, waiting_on))
+
+    settle([eid for eid, count in waiting_on.items() if count == 0])
     ordered: list[Event] = []
     while ready:
         eid = heapq.heappop(ready)[2]
         ordered.append(cache.events[eid])
-        for dependent in needed_by.get(eid, ()):
-            waiting_on[dependent] -= 1
-            if waiting_on[dependent] == 0:
-                heapq.heappush(ready, _power_key(cache, cache.events[dependent]))
+        settle(_release(eid, needed_by, waiting_on))
     # Events in an auth_events cycle (impossible with hash IDs) never become ready: left out.
     return ordered
+
+
+def _release(
+    eid: EventID, needed_by: dict[EventID, list[EventID]], waiting_on: dict[EventID, int]
+) -> list[EventID]:
+    """Mark `eid` as done; the events that become ready because of it."""
+    released = []
+    for dependent in needed_by.get(eid, ()):
+        waiting_on[dependent] -= 1
+        if waiting_on[dependent] == 0:
+            released.append(dependent)
+    return released
 
 
 def _power_key(cache: EventCache, event: Event) -> tuple[PowerLevel, int, EventID]:

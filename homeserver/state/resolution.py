@@ -68,11 +68,13 @@ async def resolve_state(
     await cache.fetch_auth_events(full)
     checker = _AuthChecker(cache)
 
+    # Power events, with the events of the full conflicted set in their auth chains. Those
+    # chains are followed through any event of the region, which holds every path that can
+    # lead back into the full conflicted set; the ordering follows them the same way.
     power_ids = {e.event_id for e in full if is_power_event(e)}
-    # With the events of their auth chains that are in the full conflicted set (reached
-    # through any events: the region holds every path that can lead back into the set).
-    power_ids |= cache.reach_within(power_ids, sets.region) & sets.full
-    power_order = await reverse_topological_power_order(cache, power_ids)
+    behind_power = cache.reach_within(power_ids, sets.region)
+    power_ids |= behind_power & sets.full
+    power_order = await reverse_topological_power_order(cache, power_ids, through=behind_power)
 
     state: dict[StateKey, Event] = {}
     if room_version.state_res is StateResAlgorithm.V2:
@@ -127,11 +129,13 @@ class _AuthChecker:
         for event in events:
             if event.rejected_reason is not None or not event.is_state:
                 continue
-            own = self._cache.own_auth_events(event)
             auth_events: dict[StateKey, Event] = {}
+            own: dict[StateKey, Event] | None = None
             for key in self.auth_types(event):
                 chosen = state.get(key)
                 if chosen is None or chosen.rejected_reason is not None:
+                    if own is None:
+                        own = self._cache.own_auth_events(event)
                     chosen = own.get(key)
                 if chosen is not None:
                     auth_events[key] = chosen

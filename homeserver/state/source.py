@@ -9,11 +9,12 @@ benchmarks, events that are in flight and not yet persisted).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from typing import Protocol
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Protocol, cast
 
 from homeserver.events.model import Event
 from homeserver.ids import EventID
+from homeserver.room_versions import EventFormat
 
 
 class EventSource(Protocol):
@@ -37,27 +38,48 @@ async def walk_auth_chain(source: EventSource, event_ids: Iterable[EventID]) -> 
         events = await source.get_events(frontier)
         found: set[EventID] = set()
         for event in events.values():
-            for auth_id in event.auth_event_ids:
-                if auth_id not in chain:
-                    chain.add(auth_id)
-                    found.add(auth_id)
-        frontier = found
+            found.update(listed_auth_ids(event))
+        frontier = found - chain
+        chain |= frontier
     return chain
 
 
+def listed_auth_ids(event: Event) -> Sequence[EventID]:
+    """The IDs in the event's auth_events (`Event.auth_event_ids` without the copy)."""
+    refs = event.pdu.get("auth_events") or ()
+    if event.room_version.event_format is EventFormat.V1:
+        return [EventID(ref[0]) for ref in refs]
+    return cast(Sequence[EventID], refs)
+
+
 class InMemoryEventSource(EventSource):
-    """An `EventSource` over a dict of events."""
+    """An `EventSource` over a dict of events, with an index of their auth_events links (as a
+    store keeps an event_auth table) that `get_auth_chain_ids` walks."""
 
     def __init__(self, events: Mapping[EventID, Event] | Iterable[Event] = ()) -> None:
-        self._events: dict[EventID, Event] = (
-            dict(events) if isinstance(events, Mapping) else {e.event_id: e for e in events}
-        )
+        self._events: dict[EventID, Event] = {}
+        self._auth_links: dict[EventID, Sequence[EventID]] = {}
         self.get_events_calls = 0  # batches served, for tests that count queries
+        for event in events.values() if isinstance(events, Mapping) else events:
+            self.add(event)
 
     def add(self, event: Event) -> None:
         self._events[event.event_id] = event
+        self._auth_links[event.event_id] = listed_auth_ids(event)
 
     async def get_events(self, event_ids: Collection[EventID]) -> dict[EventID, Event]:
         self.get_events_calls += 1
         events = self._events
         return {eid: events[eid] for eid in event_ids if eid in events}
+
+    async def get_auth_chain_ids(self, event_ids: Collection[EventID]) -> set[EventID]:
+        links = self._auth_links
+        chain: set[EventID] = set()
+        frontier = set(event_ids)
+        while frontier:
+            found: set[EventID] = set()
+            for eid in frontier:
+                found.update(links.get(eid, ()))
+            frontier = found - chain
+            chain |= frontier
+        return chain

@@ -52,6 +52,8 @@ class RegistrationTokenStore:
         self._db = db
 
     async def create(self, token: str, uses_allowed: int | None, expiry_ts: int | None, now: int) -> None:
+        if not TOKEN_GRAMMAR.fullmatch(token):  # else `get` could never find it
+            raise InvalidParam("A token is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '~', '-'")
         try:
             await self._db.execute(
                 registration_tokens.insert().values(

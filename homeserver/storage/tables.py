@@ -83,3 +83,109 @@ registration_tokens = Table(
     Column("expiry_ts", BigInteger, nullable=True),
     Column("created_ts", BigInteger, nullable=False),
 )
+
+# Rooms and events
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("room_id", ID, primary_key=True),
+    Column("room_version", String(32), nullable=False),
+    Column("creator", ID, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("is_public", Boolean, nullable=False, default=False),  # listed in the room directory
+)
+
+# Every event, stored once as the signed PDU (its redacted form once redacted).
+# stream_ordering: the order this server learnt of events (sync); depth: the DAG order (/messages).
+events = Table(
+    "events",
+    metadata,
+    Column("stream_ordering", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", ID, nullable=False, unique=True),
+    Column("room_id", ID, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("state_key", Text, nullable=True),
+    Column("sender", ID, nullable=False),
+    Column("depth", BigInteger, nullable=False),
+    Column("origin_server_ts", BigInteger, nullable=False),
+    Column("json", Text, nullable=False),
+    Column("rejected_reason", Text, nullable=True),
+    Column("outlier", Boolean, nullable=False, default=False),
+    Column("redacted_by", ID, nullable=True),
+    Column("state_group", BigInteger, nullable=True),  # the room's state after this event
+    Column("replaces_state", ID, nullable=True),  # the state event this one replaced
+    Index("events_room_stream", "room_id", "stream_ordering"),
+    Index("events_room_depth", "room_id", "depth", "stream_ordering"),
+)
+
+room_forward_extremities = Table(
+    "room_forward_extremities",
+    metadata,
+    Column("room_id", ID, primary_key=True),
+    Column("event_id", ID, primary_key=True),
+)
+
+# State as deltas: a group is its prev_group plus its entries (event_id NULL = key removed).
+# A group without prev_group is a full snapshot; chains are cut to a snapshot periodically.
+state_groups = Table(
+    "state_groups",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("room_id", ID, nullable=False),
+    Column("prev_group", BigInteger, nullable=True),
+    Column("chain_length", Integer, nullable=False),
+)
+
+state_group_entries = Table(
+    "state_group_entries",
+    metadata,
+    Column("group_id", BigInteger, primary_key=True),
+    Column("type", Text, primary_key=True),
+    Column("state_key", Text, primary_key=True),
+    Column("event_id", ID, nullable=True),
+)
+
+current_state = Table(
+    "current_state",
+    metadata,
+    Column("room_id", ID, primary_key=True),
+    Column("type", Text, primary_key=True),
+    Column("state_key", Text, primary_key=True),
+    Column("event_id", ID, nullable=False),
+)
+
+# Current membership of every user known in each room: the index behind "my rooms" and
+# "the room's members".
+room_memberships = Table(
+    "room_memberships",
+    metadata,
+    Column("room_id", ID, primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("membership", String(16), nullable=False),
+    Column("event_id", ID, nullable=False),
+    Column("stream_ordering", BigInteger, nullable=False),
+    Column("forgotten", Boolean, nullable=False, default=False),
+    Index("room_memberships_user", "user_id", "membership"),
+    Index("room_memberships_room", "room_id", "membership"),
+)
+
+# Transaction IDs of client sends: (user, device, endpoint+txn) -> event, for idempotency.
+event_txn_ids = Table(
+    "event_txn_ids",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("txn_key", String(64), primary_key=True),
+    Column("event_id", ID, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+room_aliases = Table(
+    "room_aliases",
+    metadata,
+    Column("alias", ID, primary_key=True),
+    Column("room_id", ID, nullable=False),
+    Column("creator", ID, nullable=False),
+    Index("room_aliases_room", "room_id"),
+)

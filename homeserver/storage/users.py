@@ -125,3 +125,20 @@ def _user(row: Row[Any]) -> User:
         is_guest=bool(row.is_guest),
         deactivated=bool(row.deactivated),
     )
+
+
+@dataclass(frozen=True)
+class Profile:
+    displayname: str | None
+    avatar_url: str | None
+
+
+class ProfileStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, user_id: str) -> Profile | None:
+        row = await self._db.fetch_one(
+            select(profiles.c.displayname, profiles.c.avatar_url).where(profiles.c.user_id == user_id)
+        )
+        return Profile(row.displayname, row.avatar_url) if row else None

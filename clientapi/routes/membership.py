@@ -1,0 +1,114 @@
+"""Room membership (spec: "Room membership"): join, invite, leave, forget, kick, ban, unban,
+knock."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from clientapi.middleware import requester
+from clientapi.request import field, read_json, required
+from clientapi.responses import json_response
+from clientapi.routes.common import room_id_param, user_id_value
+from homeserver.appkeys import MEMBERSHIPS, ROOMS
+from homeserver.errors import InvalidParam, NotFound
+from homeserver.ids import RoomID, is_valid_room_alias, is_valid_room_id
+
+routes = web.RouteTableDef()
+ROOM = "/_matrix/client/v3/rooms/{room_id}"
+
+
+async def _room_or_alias(request: web.Request) -> RoomID:
+    value = request.match_info["room_id_or_alias"]
+    if value.startswith("#"):
+        if not is_valid_room_alias(value):
+            raise InvalidParam("Invalid room alias")
+        room_id = await request.app[ROOMS].resolve_alias(value)
+        if room_id is None:
+            raise NotFound("Room alias not found")
+        return room_id
+    if not is_valid_room_id(value):
+        raise InvalidParam("Invalid room ID or alias")
+    return RoomID(value)
+
+
+@routes.post("/_matrix/client/v3/join/{room_id_or_alias}")
+async def join_by_id_or_alias(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    room_id = await _room_or_alias(request)
+    await request.app[MEMBERSHIPS].join(room_id, requester(request).user_id, field(body, "reason", str))
+    return json_response({"room_id": room_id})
+
+
+@routes.post(ROOM + "/join")
+async def join(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    room_id = room_id_param(request)
+    await request.app[MEMBERSHIPS].join(room_id, requester(request).user_id, field(body, "reason", str))
+    return json_response({"room_id": room_id})
+
+
+@routes.post("/_matrix/client/v3/knock/{room_id_or_alias}")
+async def knock(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    room_id = await _room_or_alias(request)
+    await request.app[MEMBERSHIPS].knock(room_id, requester(request).user_id, field(body, "reason", str))
+    return json_response({"room_id": room_id})
+
+
+@routes.post(ROOM + "/invite")
+async def invite(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    room_id = room_id_param(request)
+    if "user_id" not in body and "medium" in body:
+        raise InvalidParam("Third-party invites need an identity server, which this server does not use")
+    target = user_id_value(required(body, "user_id", str))
+    await request.app[MEMBERSHIPS].invite(
+        room_id, requester(request).user_id, target, field(body, "reason", str)
+    )
+    return json_response({})
+
+
+@routes.post(ROOM + "/leave")
+async def leave(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    await request.app[MEMBERSHIPS].leave(
+        room_id_param(request), requester(request).user_id, field(body, "reason", str)
+    )
+    return json_response({})
+
+
+@routes.post(ROOM + "/forget")
+async def forget(request: web.Request) -> web.Response:
+    await read_json(request)
+    await request.app[MEMBERSHIPS].forget(room_id_param(request), requester(request).user_id)
+    return json_response({})
+
+
+@routes.post(ROOM + "/kick")
+async def kick(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    target = user_id_value(required(body, "user_id", str))
+    await request.app[MEMBERSHIPS].kick(
+        room_id_param(request), requester(request).user_id, target, field(body, "reason", str)
+    )
+    return json_response({})
+
+
+@routes.post(ROOM + "/ban")
+async def ban(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    target = user_id_value(required(body, "user_id", str))
+    await request.app[MEMBERSHIPS].ban(
+        room_id_param(request), requester(request).user_id, target, field(body, "reason", str)
+    )
+    return json_response({})
+
+
+@routes.post(ROOM + "/unban")
+async def unban(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    target = user_id_value(required(body, "user_id", str))
+    await request.app[MEMBERSHIPS].unban(
+        room_id_param(request), requester(request).user_id, target, field(body, "reason", str)
+    )
+    return json_response({})

@@ -1,0 +1,100 @@
+"""Event filters (Client-Server API, "Filtering"): the RoomEventFilter used by /messages,
+/context and (with the sync issue) /sync."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from homeserver.errors import BadJson
+from homeserver.events.model import Event
+
+MAX_FILTER_ITEMS = 1000
+
+
+@lru_cache(maxsize=4096)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+def _matches_any(value: str, patterns: tuple[str, ...]) -> bool:
+    return any(value == p or ("*" in p and _glob(p).match(value)) for p in patterns)
+
+
+@dataclass(frozen=True)
+class RoomEventFilter:
+    limit: int | None = None
+    types: tuple[str, ...] | None = None
+    not_types: tuple[str, ...] = ()
+    senders: tuple[str, ...] | None = None
+    not_senders: tuple[str, ...] = ()
+    rooms: tuple[str, ...] | None = None
+    not_rooms: tuple[str, ...] = ()
+    contains_url: bool | None = None
+    lazy_load_members: bool = False
+    include_redundant_members: bool = False
+
+    def matches(self, event: Event) -> bool:
+        if self.types is not None and not _matches_any(event.type, self.types):
+            return False
+        if self.not_types and _matches_any(event.type, self.not_types):
+            return False
+        if self.senders is not None and event.sender not in self.senders:
+            return False
+        if event.sender in self.not_senders:
+            return False
+        if self.rooms is not None and event.room_id not in self.rooms:
+            return False
+        if event.room_id in self.not_rooms:
+            return False
+        if self.contains_url is not None:
+            has_url = isinstance(event.content.get("url"), str)
+            if has_url != self.contains_url:
+                return False
+        return True
+
+    @classmethod
+    def from_json(cls, data: Any) -> RoomEventFilter:
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise BadJson("A filter must be a JSON object")
+        limit = data.get("limit")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+            raise BadJson("filter limit must be a non-negative integer")
+        return cls(
+            limit=limit,
+            types=_string_list(data, "types"),
+            not_types=_string_list(data, "not_types") or (),
+            senders=_string_list(data, "senders"),
+            not_senders=_string_list(data, "not_senders") or (),
+            rooms=_string_list(data, "rooms"),
+            not_rooms=_string_list(data, "not_rooms") or (),
+            contains_url=_bool(data, "contains_url"),
+            lazy_load_members=_bool(data, "lazy_load_members") or False,
+            include_redundant_members=_bool(data, "include_redundant_members") or False,
+        )
+
+
+def _string_list(data: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_FILTER_ITEMS
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise BadJson(f"filter field '{key}' must be a list of strings")
+    return tuple(value)
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise BadJson(f"filter field '{key}' must be a boolean")
+    return value

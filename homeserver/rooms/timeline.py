@@ -1,0 +1,152 @@
+"""Reading a room as a user: single events, /messages pagination, state and members, each
+filtered by what the user may see."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from homeserver.errors import Forbidden, InvalidParam, NotFound
+from homeserver.events.model import Event, StateKey
+from homeserver.filters import RoomEventFilter
+from homeserver.ids import EventID, RoomID, UserID
+from homeserver.rooms.visibility import Visibility
+from homeserver.storage.events import EventStore, TopologicalPosition
+from homeserver.storage.rooms import RoomStore
+
+MAX_LIMIT = 1000
+MAX_SCANS = 5  # batches read to fill one page when filters drop events
+
+
+def format_token(position: TopologicalPosition) -> str:
+    return f"t{position.depth}_{position.stream}"
+
+
+@dataclass(frozen=True)
+class Page:
+    chunk: list[Event]
+    start: str
+    end: str | None
+    state: list[Event]
+
+
+class Timeline:
+    def __init__(self, events: EventStore, rooms: RoomStore, visibility: Visibility) -> None:
+        self._events = events
+        self._rooms = rooms
+        self._visibility = visibility
+
+    async def _require_room_access(self, user_id: UserID, room_id: RoomID) -> None:
+        if not await self._rooms.exists(room_id) or not await self._visibility.can_see_room(user_id, room_id):
+            raise Forbidden("You are not allowed to view this room")
+
+    async def parse_token(self, room_id: RoomID, token: str) -> TopologicalPosition:
+        """`t<depth>_<stream>` from /messages, or `s<stream>...` from /sync."""
+        try:
+            if token.startswith("t"):
+                depth, stream = token[1:].split("_", 1)
+                return TopologicalPosition(int(depth), int(stream))
+            if token.startswith("s"):
+                stream = token[1:].split("_", 1)[0]
+                return await self._events.position_at_stream(room_id, int(stream))
+        except ValueError:
+            pass
+        raise InvalidParam("Invalid pagination token")
+
+    async def event(self, user_id: UserID, room_id: RoomID, event_id: EventID) -> Event:
+        event = await self._events.get_event(event_id)
+        if event is None or event.room_id != room_id or event.rejected_reason is not None:
+            raise NotFound("Event not found")
+        if not await self._visibility.filter(user_id, room_id, [event]):
+            raise NotFound("Event not found")  # do not tell whether it exists
+        return event
+
+    async def messages(
+        self,
+        user_id: UserID,
+        room_id: RoomID,
+        *,
+        from_token: str | None,
+        to_token: str | None,
+        backwards: bool,
+        limit: int,
+        event_filter: RoomEventFilter,
+    ) -> Page:
+        """One page of /messages. `end` continues after the last event read (not just the
+        last one returned: filtered-out events are not read again); it is omitted once the
+        room has no more events in that direction."""
+        await self._require_room_access(user_id, room_id)
+        limit = max(0, min(limit, MAX_LIMIT))
+        position = await self.parse_token(room_id, from_token) if from_token else None
+        stop = await self.parse_token(room_id, to_token) if to_token else None
+        batch = max(limit * 2, 10)
+        chunk: list[Event] = []
+        more = limit > 0
+        first: TopologicalPosition | None = None
+        for _ in range(MAX_SCANS):
+            if len(chunk) >= limit or not more:
+                break
+            rows = await self._events.paginate(room_id, position, backwards, batch)
+            more = len(rows) == batch
+            if stop is not None and any(not _before_stop(p, stop, backwards) for _, p in rows):
+                rows = [(e, p) for e, p in rows if _before_stop(p, stop, backwards)]
+                more = False
+            fetched = await self._events.get_events([eid for eid, _ in rows])
+            wanted = [
+                fetched[eid] for eid, _ in rows if eid in fetched and event_filter.matches(fetched[eid])
+            ]
+            visible = {e.event_id for e in await self._visibility.filter(user_id, room_id, wanted)}
+            for index, (eid, pos) in enumerate(rows):
+                first = first or pos
+                position = pos
+                if eid in visible:
+                    chunk.append(fetched[eid])
+                    if len(chunk) >= limit:
+                        more = more or index < len(rows) - 1
+                        break
+        if from_token:
+            start = from_token
+        elif first is not None:
+            start = format_token(_just_outside(first, backwards))
+        else:
+            start = "t0_0"
+        end = format_token(position) if more and position is not None else None
+        state = await self._lazy_members(room_id, chunk) if event_filter.lazy_load_members else []
+        return Page(chunk, start, end, state)
+
+    async def _lazy_members(self, room_id: RoomID, chunk: Sequence[Event]) -> list[Event]:
+        senders = {e.sender for e in chunk}
+        keys: list[StateKey] = [("m.room.member", s) for s in senders]
+        ids = await self._events.current_state_ids(room_id, keys)
+        found = await self._events.get_events(list(ids.values()))
+        return [found[eid] for eid in ids.values() if eid in found]
+
+    async def state(self, user_id: UserID, room_id: RoomID) -> list[Event]:
+        """The current state for members; the state when they left for former members."""
+        await self._require_room_access(user_id, room_id)
+        membership = await self._rooms.membership(room_id, user_id)
+        if membership is not None and membership.membership != "join":
+            meta = (await self._events.get_meta([membership.event_id])).get(membership.event_id)
+            if meta is None or meta.state_group is None:
+                return []
+            ids = await self._events.state_ids_at_group(meta.state_group)
+        else:
+            ids = await self._events.current_state_ids(room_id)
+        found = await self._events.get_events(list(ids.values()))
+        return [found[eid] for eid in ids.values() if eid in found]
+
+    async def state_event(self, user_id: UserID, room_id: RoomID, event_type: str, state_key: str) -> Event:
+        for event in await self.state(user_id, room_id):
+            if event.type == event_type and event.state_key == state_key:
+                return event
+        raise NotFound("State event not found")
+
+
+def _just_outside(position: TopologicalPosition, backwards: bool) -> TopologicalPosition:
+    """A position just past `position` on the side pagination started from."""
+    return TopologicalPosition(position.depth, position.stream + (1 if backwards else -1))
+
+
+def _before_stop(position: TopologicalPosition, stop: TopologicalPosition, backwards: bool) -> bool:
+    pair, limit = (position.depth, position.stream), (stop.depth, stop.stream)
+    return pair > limit if backwards else pair < limit

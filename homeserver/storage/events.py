@@ -1,0 +1,439 @@
+"""Events, their state deltas and the room's current state, written in one transaction.
+
+`persist` is the only writer of events (called by the pipeline in homeserver/rooms/send.py).
+Reads of events go through a bounded in-memory cache: events are immutable except for
+redaction, which evicts them."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from homeserver.events.model import Event, StateKey
+from homeserver.ids import EventID, RoomID, UserID
+from homeserver.room_versions import KNOWN_ROOM_VERSIONS
+from homeserver.storage.database import Database
+from homeserver.storage.dialect import upsert
+from homeserver.storage.tables import (
+    current_state,
+    event_txn_ids,
+    events,
+    room_forward_extremities,
+    room_memberships,
+    rooms,
+    state_group_entries,
+    state_groups,
+)
+
+EVENT_CACHE_SIZE = 50_000
+BATCH = 500  # IDs per IN (...) clause
+
+
+@dataclass(frozen=True)
+class NewRoom:
+    room_id: RoomID
+    room_version: str
+    creator: UserID
+    created_ts: int
+
+
+@dataclass(frozen=True)
+class NewStateGroup:
+    id: int
+    prev_group: int | None
+    chain_length: int
+    delta: Mapping[StateKey, EventID | None]
+
+
+@dataclass(frozen=True)
+class TxnKey:
+    user_id: UserID
+    device_id: str
+    txn_key: str
+
+
+@dataclass(frozen=True)
+class EventToPersist:
+    event: Event
+    stream_ordering: int
+    state_group: int | None
+    new_state_group: NewStateGroup | None = None
+    replaces_state: EventID | None = None
+    txn: TxnKey | None = None
+    new_room: NewRoom | None = None
+    # For state events that change the room's current state (not rejected, not outliers).
+    updates_current_state: bool = field(default=True)
+    # A redacted event to prune in the same transaction: (event ID, its redacted PDU).
+    prune: tuple[EventID, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    """Where an event sits: enough to paginate and to serve it without parsing it."""
+
+    event_id: EventID
+    room_id: RoomID
+    stream_ordering: int
+    depth: int
+    state_group: int | None
+    replaces_state: EventID | None
+    redacted_by: EventID | None
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._cache: OrderedDict[EventID, Event] = OrderedDict()
+
+    # Writing
+
+    async def persist(self, item: EventToPersist) -> None:
+        async with self._db.transaction() as conn:
+            await self._persist(conn, item)
+        self._remember(item.event)
+        if item.prune is not None:
+            self._cache.pop(item.prune[0], None)
+
+    async def _persist(self, conn: AsyncConnection, item: EventToPersist) -> None:
+        event = item.event
+        if item.new_room is not None:
+            r = item.new_room
+            await conn.execute(
+                rooms.insert().values(
+                    room_id=r.room_id,
+                    room_version=r.room_version,
+                    creator=r.creator,
+                    created_ts=r.created_ts,
+                    is_public=False,
+                )
+            )
+        await conn.execute(
+            events.insert().values(
+                stream_ordering=item.stream_ordering,
+                event_id=event.event_id,
+                room_id=event.room_id,
+                type=event.type,
+                state_key=event.state_key,
+                sender=event.sender,
+                depth=event.depth,
+                origin_server_ts=event.origin_server_ts,
+                json=orjson.dumps(event.pdu).decode(),
+                rejected_reason=event.rejected_reason,
+                outlier=False,
+                state_group=item.state_group,
+                replaces_state=item.replaces_state,
+            )
+        )
+        if item.new_state_group is not None:
+            await self._insert_state_group(conn, event.room_id, item.new_state_group)
+        if event.is_state and event.rejected_reason is None and item.updates_current_state:
+            await self._update_current_state(conn, event, item.stream_ordering)
+        await self._update_extremities(conn, event)
+        if item.prune is not None:
+            target, pruned = item.prune
+            await conn.execute(
+                update(events)
+                .where(events.c.event_id == target)
+                .values(json=orjson.dumps(pruned).decode(), redacted_by=event.event_id)
+            )
+        if item.txn is not None:
+            await conn.execute(
+                event_txn_ids.insert().values(
+                    user_id=item.txn.user_id,
+                    device_id=item.txn.device_id,
+                    txn_key=item.txn.txn_key,
+                    event_id=event.event_id,
+                    created_ts=event.origin_server_ts,
+                )
+            )
+
+    async def _insert_state_group(self, conn: AsyncConnection, room_id: RoomID, group: NewStateGroup) -> None:
+        await conn.execute(
+            state_groups.insert().values(
+                id=group.id, room_id=room_id, prev_group=group.prev_group, chain_length=group.chain_length
+            )
+        )
+        if group.delta:
+            await conn.execute(
+                state_group_entries.insert(),
+                [
+                    {"group_id": group.id, "type": t, "state_key": sk, "event_id": eid}
+                    for (t, sk), eid in group.delta.items()
+                ],
+            )
+
+    async def _update_current_state(self, conn: AsyncConnection, event: Event, stream_ordering: int) -> None:
+        etype, state_key = event.key
+        await conn.execute(
+            upsert(
+                self._db.dialect,
+                current_state,
+                {"room_id": event.room_id, "type": etype, "state_key": state_key, "event_id": event.event_id},
+                key=("room_id", "type", "state_key"),
+                update=("event_id",),
+            )
+        )
+        if etype == "m.room.member" and event.membership is not None:
+            await conn.execute(
+                upsert(
+                    self._db.dialect,
+                    room_memberships,
+                    {
+                        "room_id": event.room_id,
+                        "user_id": state_key,
+                        "membership": event.membership,
+                        "event_id": event.event_id,
+                        "stream_ordering": stream_ordering,
+                        "forgotten": False,
+                    },
+                    key=("room_id", "user_id"),
+                    update=("membership", "event_id", "stream_ordering", "forgotten"),
+                )
+            )
+
+    async def _update_extremities(self, conn: AsyncConnection, event: Event) -> None:
+        prev = event.prev_event_ids
+        if prev:
+            await conn.execute(
+                delete(room_forward_extremities).where(
+                    room_forward_extremities.c.room_id == event.room_id,
+                    room_forward_extremities.c.event_id.in_(prev),
+                )
+            )
+        await conn.execute(
+            room_forward_extremities.insert().values(room_id=event.room_id, event_id=event.event_id)
+        )
+
+    # Reading events
+
+    async def get_events(self, event_ids: Collection[EventID]) -> dict[EventID, Event]:
+        """Events by ID (rejected included, unknown left out), from the cache or in batches."""
+        found: dict[EventID, Event] = {}
+        missing: list[EventID] = []
+        for eid in event_ids:
+            cached = self._cache.get(eid)
+            if cached is not None:
+                found[eid] = cached
+            else:
+                missing.append(eid)
+        for i in range(0, len(missing), BATCH):
+            rows = await self._db.fetch_all(
+                select(events.c.event_id, events.c.json, events.c.rejected_reason, rooms.c.room_version)
+                .join(rooms, rooms.c.room_id == events.c.room_id)
+                .where(events.c.event_id.in_(missing[i : i + BATCH]))
+            )
+            for row in rows:
+                event = Event(
+                    EventID(row.event_id),
+                    KNOWN_ROOM_VERSIONS[row.room_version],
+                    orjson.loads(row.json),
+                    rejected_reason=row.rejected_reason,
+                )
+                found[event.event_id] = event
+                self._remember(event)
+        return found
+
+    async def get_event(self, event_id: EventID) -> Event | None:
+        return (await self.get_events([event_id])).get(event_id)
+
+    async def get_auth_chain_ids(self, event_ids: Collection[EventID]) -> set[EventID]:
+        from homeserver.state.source import walk_auth_chain
+
+        return await walk_auth_chain(self, event_ids)
+
+    def _remember(self, event: Event) -> None:
+        self._cache[event.event_id] = event
+        self._cache.move_to_end(event.event_id)
+        if len(self._cache) > EVENT_CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    async def get_meta(self, event_ids: Collection[EventID]) -> dict[EventID, EventMeta]:
+        out: dict[EventID, EventMeta] = {}
+        ids = list(event_ids)
+        for i in range(0, len(ids), BATCH):
+            rows = await self._db.fetch_all(
+                select(
+                    events.c.event_id,
+                    events.c.room_id,
+                    events.c.stream_ordering,
+                    events.c.depth,
+                    events.c.state_group,
+                    events.c.replaces_state,
+                    events.c.redacted_by,
+                ).where(events.c.event_id.in_(ids[i : i + BATCH]))
+            )
+            for r in rows:
+                out[EventID(r.event_id)] = EventMeta(
+                    EventID(r.event_id),
+                    RoomID(r.room_id),
+                    r.stream_ordering,
+                    r.depth,
+                    r.state_group,
+                    r.replaces_state,
+                    r.redacted_by,
+                )
+        return out
+
+    async def max_stream_ordering(self) -> int:
+        return int(await self._db.fetch_value(select(func.max(events.c.stream_ordering))) or 0)
+
+    async def max_state_group(self) -> int:
+        return int(await self._db.fetch_value(select(func.max(state_groups.c.id))) or 0)
+
+    async def forward_extremities(self, room_id: RoomID) -> list[EventID]:
+        rows = await self._db.fetch_all(
+            select(room_forward_extremities.c.event_id).where(room_forward_extremities.c.room_id == room_id)
+        )
+        return sorted(EventID(r.event_id) for r in rows)
+
+    async def event_for_txn(self, txn: TxnKey) -> EventID | None:
+        value = await self._db.fetch_value(
+            select(event_txn_ids.c.event_id).where(
+                event_txn_ids.c.user_id == txn.user_id,
+                event_txn_ids.c.device_id == txn.device_id,
+                event_txn_ids.c.txn_key == txn.txn_key,
+            )
+        )
+        return EventID(value) if value is not None else None
+
+    # Pagination
+
+    async def paginate(
+        self, room_id: RoomID, start: TopologicalPosition | None, backwards: bool, limit: int
+    ) -> list[tuple[EventID, TopologicalPosition]]:
+        """Up to `limit` accepted events of the room strictly after (or, backwards, before)
+        `start` in DAG order; from the end (or the beginning) without `start`."""
+        c = events.c
+        stmt = select(c.event_id, c.depth, c.stream_ordering).where(
+            c.room_id == room_id, c.outlier.is_(False), c.rejected_reason.is_(None)
+        )
+        if start is not None:
+            if backwards:
+                stmt = stmt.where(
+                    or_(c.depth < start.depth, and_(c.depth == start.depth, c.stream_ordering < start.stream))
+                )
+            else:
+                stmt = stmt.where(
+                    or_(c.depth > start.depth, and_(c.depth == start.depth, c.stream_ordering > start.stream))
+                )
+        if backwards:
+            stmt = stmt.order_by(c.depth.desc(), c.stream_ordering.desc())
+        else:
+            stmt = stmt.order_by(c.depth, c.stream_ordering)
+        rows = await self._db.fetch_all(stmt.limit(limit))
+        return [(EventID(r.event_id), TopologicalPosition(r.depth, r.stream_ordering)) for r in rows]
+
+    async def position_of(self, event_id: EventID) -> TopologicalPosition | None:
+        meta = (await self.get_meta([event_id])).get(event_id)
+        return TopologicalPosition(meta.depth, meta.stream_ordering) if meta else None
+
+    async def position_at_stream(self, room_id: RoomID, stream: int) -> TopologicalPosition:
+        """The DAG position matching a stream position: just after the last event of the
+        room at or before it (for /messages from a /sync token)."""
+        row = await self._db.fetch_one(
+            select(events.c.depth, events.c.stream_ordering)
+            .where(events.c.room_id == room_id, events.c.stream_ordering <= stream)
+            .order_by(events.c.stream_ordering.desc())
+            .limit(1)
+        )
+        if row is None:
+            return TopologicalPosition(0, 0)
+        return TopologicalPosition(row.depth, row.stream_ordering + 1)
+
+    # State
+
+    async def current_state_ids(
+        self, room_id: RoomID, keys: Collection[StateKey] | None = None
+    ) -> dict[StateKey, EventID]:
+        stmt = select(current_state.c.type, current_state.c.state_key, current_state.c.event_id).where(
+            current_state.c.room_id == room_id
+        )
+        if keys is not None:
+            if not keys:
+                return {}
+            stmt = stmt.where(tuple_(current_state.c.type, current_state.c.state_key).in_(list(keys)))
+        rows = await self._db.fetch_all(stmt)
+        return {(r.type, r.state_key): EventID(r.event_id) for r in rows}
+
+    async def state_ids_at_group(
+        self, group_id: int, keys: Collection[StateKey] | None = None
+    ) -> dict[StateKey, EventID]:
+        """The full state of a group: its chain of deltas applied oldest first."""
+        chain = await self._group_chain(group_id)
+        stmt = select(
+            state_group_entries.c.group_id,
+            state_group_entries.c.type,
+            state_group_entries.c.state_key,
+            state_group_entries.c.event_id,
+        ).where(state_group_entries.c.group_id.in_(chain))
+        if keys is not None:
+            if not keys:
+                return {}
+            stmt = stmt.where(
+                tuple_(state_group_entries.c.type, state_group_entries.c.state_key).in_(list(keys))
+            )
+        rows = await self._db.fetch_all(stmt)
+        order = {gid: i for i, gid in enumerate(chain)}  # newest first
+        state: dict[StateKey, EventID | None] = {}
+        for r in sorted(rows, key=lambda r: order[r.group_id], reverse=True):
+            state[(r.type, r.state_key)] = r.event_id
+        return {k: EventID(v) for k, v in state.items() if v is not None}
+
+    async def _group_chain(self, group_id: int) -> list[int]:
+        """The group and its ancestors, newest first, in one recursive query."""
+        base = select(state_groups.c.id, state_groups.c.prev_group).where(state_groups.c.id == group_id)
+        cte = base.cte("chain", recursive=True)
+        parent = state_groups.alias("parent")
+        cte = cte.union_all(
+            select(parent.c.id, parent.c.prev_group).join(cte, parent.c.id == cte.c.prev_group)
+        )
+        rows = await self._db.fetch_all(select(cte.c.id, cte.c.prev_group))
+        by_id = {r.id: r.prev_group for r in rows}
+        chain: list[int] = []
+        current: int | None = group_id
+        while current is not None and current in by_id:
+            chain.append(current)
+            current = by_id[current]
+        return chain
+
+    async def state_group_info(self, group_id: int) -> tuple[int | None, int] | None:
+        row = await self._db.fetch_one(
+            select(state_groups.c.prev_group, state_groups.c.chain_length).where(
+                state_groups.c.id == group_id
+            )
+        )
+        return (row.prev_group, row.chain_length) if row else None
+
+    async def extremity_positions(
+        self, event_ids: Sequence[EventID]
+    ) -> dict[EventID, tuple[int, int | None]]:
+        """depth and state_group of each of these events."""
+        rows = await self._db.fetch_all(
+            select(events.c.event_id, events.c.depth, events.c.state_group).where(
+                events.c.event_id.in_(list(event_ids))
+            )
+        )
+        return {EventID(r.event_id): (r.depth, r.state_group) for r in rows}
+
+    async def room_events_after(self, room_id: RoomID, after_stream: int, limit: int) -> list[EventID]:
+        rows = await self._db.fetch_all(
+            select(events.c.event_id)
+            .where(and_(events.c.room_id == room_id, events.c.stream_ordering > after_stream))
+            .order_by(events.c.stream_ordering)
+            .limit(limit)
+        )
+        return [EventID(r.event_id) for r in rows]
+
+
+@dataclass(frozen=True)
+class TopologicalPosition:
+    """A point in a room's DAG order: (depth, stream_ordering), compared as a pair."""
+
+    depth: int
+    stream: int
