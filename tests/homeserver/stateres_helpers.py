@@ -227,3 +227,65 @@ def _topological(prevs: Mapping[str, set[str]]) -> list[str]:
                 heapq.heappush(ready, later)
     assert len(order) == len(prevs), "the prev_events graph has a cycle"
     return order
+
+
+class EventSet:
+    """Hand-built events for tests that write auth_events out themselves. Timestamps count up
+    in the order events are added."""
+
+    def __init__(self, version: RoomVersion) -> None:
+        self.version = version
+        self.events: dict[str, Event] = {}
+        self.source = InMemoryEventSource()
+
+    def add(
+        self,
+        node_id: str,
+        sender: str,
+        type: str,
+        state_key: str | None = "",
+        content: Mapping[str, Any] | None = None,
+        *,
+        auth: Iterable[str] = (),
+        prev: Iterable[str] | None = None,
+        ts: int | None = None,
+        rejected_reason: str | None = None,
+    ) -> Event:
+        node = Node(node_id, sender, type, state_key, dict(content or {}))
+        event = build_event(
+            self.version,
+            node_id,
+            sender=sender,
+            type=type,
+            state_key=state_key,
+            content=adapt_content(self.version, node),
+            prev=list(self.events)[-1:] if prev is None else prev,
+            auth=[a for a in auth if a != "CREATE" or not self.version.create_event_not_in_auth_events],
+            ts=len(self.events) if ts is None else ts,
+            rejected_reason=rejected_reason,
+        )
+        self.events[node_id] = event
+        self.source.add(event)
+        return event
+
+    def state(self, *node_ids: str) -> StateMap:
+        """A state map holding these events."""
+        return {self.events[n].key: self.events[n].event_id for n in node_ids}
+
+    def add_base_room(self) -> list[str]:
+        """CREATE, Alice's join, IPOWER (Alice 100), IJR (public), Bob's and Charlie's joins."""
+        self.add("CREATE", ALICE, "m.room.create", content={"creator": ALICE}, prev=[])
+        self.add("IMA", ALICE, "m.room.member", ALICE, JOIN, auth=["CREATE"])
+        self.add(
+            "IPOWER", ALICE, "m.room.power_levels", content={"users": {ALICE: 100}}, auth=["CREATE", "IMA"]
+        )
+        self.add(
+            "IJR",
+            ALICE,
+            "m.room.join_rules",
+            content={"join_rule": "public"},
+            auth=["CREATE", "IMA", "IPOWER"],
+        )
+        self.add("IMB", BOB, "m.room.member", BOB, JOIN, auth=["CREATE", "IPOWER", "IJR"])
+        self.add("IMC", CHARLIE, "m.room.member", CHARLIE, JOIN, auth=["CREATE", "IPOWER", "IJR"])
+        return ["CREATE", "IMA", "IPOWER", "IJR", "IMB", "IMC"]
