@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Final
 
 from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY, PowerLevel, user_power_level
@@ -28,6 +29,18 @@ def is_power_event(event: Event) -> bool:
         and event.membership in ("leave", "ban")
         and event.sender != event.pdu.get("state_key")
     )
+
+
+async def sorted_power_events(
+    cache: EventCache, full: AbstractSet[EventID], region: AbstractSet[EventID]
+) -> list[Event]:
+    """Step 1: the power events of the full conflicted set with the events of their auth
+    chains that are in the full conflicted set, in reverse topological power ordering. Auth
+    chains are followed through any event of `region` (which holds every auth path that can
+    lead back into the full conflicted set), and the ordering follows them the same way."""
+    power = {eid for eid in full if is_power_event(cache.events[eid])}
+    behind = cache.reach_within(power, region)
+    return await reverse_topological_power_order(cache, power | (behind & full), through=behind)
 
 
 async def reverse_topological_power_order(

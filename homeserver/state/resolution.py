@@ -29,7 +29,7 @@ from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID
 from homeserver.room_versions import RoomVersion, StateResAlgorithm
 from homeserver.state.graph import EventCache, conflicted_sets, separate
-from homeserver.state.ordering import is_power_event, mainline_order, reverse_topological_power_order
+from homeserver.state.ordering import mainline_order, sorted_power_events
 from homeserver.state.source import EventSource
 
 __all__ = ["StateResolutionError", "UnsupportedStateResolution", "resolve_state"]
@@ -68,13 +68,8 @@ async def resolve_state(
     await cache.fetch_auth_events(full)
     checker = _AuthChecker(cache)
 
-    # Power events, with the events of the full conflicted set in their auth chains. Those
-    # chains are followed through any event of the region, which holds every path that can
-    # lead back into the full conflicted set; the ordering follows them the same way.
-    power_ids = {e.event_id for e in full if is_power_event(e)}
-    behind_power = cache.reach_within(power_ids, sets.region)
-    power_ids |= behind_power & sets.full
-    power_order = await reverse_topological_power_order(cache, power_ids, through=behind_power)
+    power_order = await sorted_power_events(cache, sets.full, sets.region)
+    power_ids = {event.event_id for event in power_order}
 
     state: dict[StateKey, Event] = {}
     if room_version.state_res is StateResAlgorithm.V2:
