@@ -289,3 +289,13 @@ class EventSet:
         self.add("IMB", BOB, "m.room.member", BOB, JOIN, auth=["CREATE", "IPOWER", "IJR"])
         self.add("IMC", CHARLIE, "m.room.member", CHARLIE, JOIN, auth=["CREATE", "IPOWER", "IJR"])
         return ["CREATE", "IMA", "IPOWER", "IJR", "IMB", "IMC"]
+
+    def power_levels(
+        self, node_id: str, sender: str, users: Mapping[str, int], auth: Iterable[str], **kw: Any
+    ) -> Event:
+        return self.add(
+            node_id, sender, "m.room.power_levels", content={"users": dict(users)}, auth=auth, **kw
+        )
+
+    def topic(self, node_id: str, sender: str, auth: Iterable[str], **kw: Any) -> Event:
+        return self.add(node_id, sender, "m.room.topic", content={"topic": node_id}, auth=auth, **kw)
