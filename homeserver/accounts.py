@@ -44,6 +44,13 @@ class LoginResult:
     expires_in_ms: int | None
 
 
+def _check_device(device_id: str, device_name: str | None) -> None:
+    if len(device_id) > MAX_DEVICE_ID_LENGTH or "\x00" in device_id:
+        raise InvalidParam("device_id is too long or contains a NUL character")
+    if device_name is not None and "\x00" in device_name:
+        raise InvalidParam("The device display name contains a NUL character")
+
+
 def generate_device_id() -> DeviceID:
     return DeviceID("".join(secrets.choice(string.ascii_uppercase) for _ in range(10)))
 
@@ -142,8 +149,10 @@ class Accounts:
         self, user_id: UserID, *, device_id: DeviceID | None, device_name: str | None, want_refresh: bool
     ) -> LoginResult:
         """Start a session for a user whose credentials were already checked."""
-        if device_id is not None and await self._devices.get(user_id, device_id) is not None:
-            device_name = None  # the spec: the display name is for a new device only
+        if device_id is not None:
+            _check_device(device_id, device_name)
+            if await self._devices.get(user_id, device_id) is not None:
+                device_name = None  # the spec: the display name is for a new device only
         session, result = self._new_session(user_id, device_id, device_name, want_refresh, now_ms())
         await self._devices.start_session(session)
         self._tokens.forget(user_id, [session.device_id])
@@ -160,10 +169,7 @@ class Accounts:
         is_guest: bool = False,
     ) -> tuple[NewSession, LoginResult]:
         device_id = device_id or generate_device_id()
-        if len(device_id) > MAX_DEVICE_ID_LENGTH or "\x00" in device_id:
-            raise InvalidParam("device_id is too long or contains a NUL character")
-        if device_name is not None and "\x00" in device_name:
-            raise InvalidParam("The device display name contains a NUL character")
+        _check_device(device_id, device_name)
         lifetime = self._config.access_token_lifetime_ms if want_refresh else None
         access_token, record = self._tokens.issue(user_id, device_id, now, lifetime, is_guest=is_guest)
         refresh = new_refresh_token() if want_refresh else None
