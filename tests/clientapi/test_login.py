@@ -182,7 +182,7 @@ async def test_bad_tokens(hs: HomeserverUnderTest) -> None:
     claims = jwt.decode(alice.access_token, options={"verify_signature": False})
     wrong_key = "not the secret, but long enough for HS256"
     forged_secret = jwt.encode(claims, wrong_key, algorithm="HS256")
-    forged_none = jwt.encode(claims, None, algorithm="none")
+    forged_none = jwt.encode(claims, "", algorithm="none")
     other_user = jwt.encode({**claims, "sub": "@bob:localhost"}, wrong_key, algorithm="HS256")
     for token in (
         "garbage",
