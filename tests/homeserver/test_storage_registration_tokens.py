@@ -39,6 +39,13 @@ async def test_token_names_are_unique(database: Database) -> None:
     assert await store.get("tok") == RegistrationToken("tok", 1, 0, None)
 
 
+@pytest.mark.parametrize("token", ["", "has space", "x" * 65, "üñí", "nul\x00"])
+async def test_tokens_outside_the_grammar_are_refused(database: Database, token: str) -> None:
+    with pytest.raises(InvalidParam):
+        await RegistrationTokenStore(database).create(token, None, None, NOW)
+    assert await RegistrationTokenStore(database).get(token) is None
+
+
 def test_validity() -> None:
     assert RegistrationToken("t", None, 10**6, None).valid_at(NOW)
     assert RegistrationToken("t", 2, 1, None).valid_at(NOW)
