@@ -55,11 +55,14 @@ async def update_device(request: web.Request) -> web.Response:
     name = field(body, "display_name", str)
     who = requester(request)
     device_id = _path_device_id(request)
-    if name is not None:
-        if "\x00" in name:
-            raise InvalidParam("display_name contains a NUL character")
-        name = name[:MAX_DEVICE_NAME]
-    if not await request.app[DEVICES].set_display_name(who.user_id, device_id, name):
+    devices = request.app[DEVICES]
+    if name is None:  # the spec: "If not given, the display name is unchanged."
+        if await devices.get(who.user_id, device_id) is None:
+            raise NotFound("No such device")
+        return json_response({})
+    if "\x00" in name:
+        raise InvalidParam("display_name contains a NUL character")
+    if not await devices.set_display_name(who.user_id, device_id, name[:MAX_DEVICE_NAME]):
         raise NotFound("No such device")
     return json_response({})
 
