@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, text
 
+from homeserver.config import Config
 from homeserver.ids import DeviceID, UserID
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, create_database
 from homeserver.storage.devices import AccessTokenRecord, NewSession
 from homeserver.storage.users import NewUser
 
@@ -46,3 +49,23 @@ async def count_rows(db: Database, table: Table, **where: Any) -> int:
     for column, value in where.items():
         stmt = stmt.where(table.c[column] == value)
     return int(await db.fetch_value(stmt) or 0)
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    db = create_database(Config(database_url=url).sqlalchemy_url)
+    try:
+        async with db.transaction() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await db.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_schema(url: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL schema of our own, dropped afterwards."""
+    schema = f"{prefix}_{secrets.token_hex(6)}"
+    await _pg_admin(url, f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        await _pg_admin(url, f'DROP SCHEMA "{schema}" CASCADE')

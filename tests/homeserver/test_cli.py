@@ -8,7 +8,6 @@ import asyncio
 import dataclasses
 import os
 import re
-import secrets
 import signal
 import socket
 import sys
@@ -24,6 +23,7 @@ from homeserver.appkeys import USERS
 from homeserver.config import ENV_OVERRIDES, Config, load_config
 from tests.conftest import PG_URL
 from tests.helpers import HomeserverUnderTest
+from tests.homeserver.storage_helpers import fresh_pg_schema
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough password"
@@ -100,31 +100,14 @@ def write_config(path: Path, **options: Any) -> Path:
     return path
 
 
-async def _pg(sql: str) -> None:
-    from sqlalchemy import text
-
-    from homeserver.storage.database import create_database
-
-    db = create_database(Config(database_url=PG_URL).sqlalchemy_url)
-    try:
-        async with db.transaction() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await db.close()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 async def backend_options(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
     """Config options for a fresh, empty database of each kind."""
     if request.param == "sqlite":
         yield {}
         return
-    schema = f"hs_cli_{secrets.token_hex(6)}"
-    await _pg(f'CREATE SCHEMA "{schema}"')
-    try:
+    async with fresh_pg_schema(PG_URL, "hs_cli") as schema:
         yield {"database_url": PG_URL, "database_schema": schema}
-    finally:
-        await _pg(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 async def started(config: Config) -> HomeserverUnderTest:

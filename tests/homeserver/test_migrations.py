@@ -3,31 +3,22 @@ schema: up to head, down to base, and up again."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 from homeserver.config import Config
 from homeserver.storage.database import Database, create_database
 from homeserver.storage.migrate import current_revision, downgrade, head_revision, migrate
 from homeserver.storage.tables import metadata
 from tests.conftest import PG_URL
+from tests.homeserver.storage_helpers import fresh_pg_schema
 
 ALEMBIC_TABLE = "alembic_version"
-
-
-async def _admin(sql: str) -> None:
-    db = create_database(Config(database_url=PG_URL).sqlalchemy_url)
-    try:
-        async with db.transaction() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await db.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -42,14 +33,12 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
         finally:
             await db.close()
         return
-    schema = f"hs_migrate_{secrets.token_hex(6)}"
-    await _admin(f'CREATE SCHEMA "{schema}"')
-    db = create_database(Config(database_url=PG_URL).sqlalchemy_url, schema=schema)
-    try:
-        yield db
-    finally:
-        await db.close()
-        await _admin(f'DROP SCHEMA "{schema}" CASCADE')
+    async with fresh_pg_schema(PG_URL, "hs_migrate") as schema:
+        db = create_database(Config(database_url=PG_URL).sqlalchemy_url, schema=schema)
+        try:
+            yield db
+        finally:
+            await db.close()
 
 
 async def table_names(db: Database) -> set[str]:
