@@ -111,7 +111,7 @@ class ThreepidMediumNotSupported(MatrixError):
 
 
 class ThreepidAuthFailed(MatrixError):
-    status, errcode = 400, "M_THREEPID_AUTH_FAILED"
+    status, errcode = 403, "M_THREEPID_AUTH_FAILED"
 
 
 class RoomInUse(MatrixError):
@@ -124,6 +124,10 @@ class InvalidRoomState(MatrixError):
 
 class UnsupportedRoomVersion(MatrixError):
     status, errcode = 400, "M_UNSUPPORTED_ROOM_VERSION"
+
+
+class DuplicateAnnotation(MatrixError):
+    status, errcode = 400, "M_DUPLICATE_ANNOTATION"
 
 
 class AuthRequired(MatrixError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from clientapi.middleware import guest_allowed, public, requester
-from clientapi.request import bool_field, read_json, required
+from clientapi.request import bool_field, field, read_json, required
 from clientapi.responses import json_response
 from homeserver.appkeys import ACCOUNTS, UIA
 from homeserver.errors import ThreepidAuthFailed, ThreepidMediumNotSupported
@@ -41,13 +41,16 @@ async def change_password(request: web.Request) -> web.Response:
 async def deactivate(request: web.Request) -> web.Response:
     who = requester(request)
     body = await read_json(request)
+    bool_field(body, "erase", False)  # nothing to erase beyond what deactivation forgets
+    field(body, "id_server", str)
     uia = request.app[UIA]
     done = await uia.authenticate(
         method=request.method, uri=request.path, body=body, flows=[[PASSWORD]], user_id=who.user_id
     )
     await request.app[ACCOUNTS].deactivate(who.user_id)
     await uia.finish(done.session_id)
-    return json_response({"id_server_unbind_result": "no-support"})
+    # The spec: "success" when the homeserver has no identifiers to unbind, as here.
+    return json_response({"id_server_unbind_result": "success"})
 
 
 @routes.get("/_matrix/client/v3/account/3pid")
@@ -66,12 +69,16 @@ async def add_threepid(request: web.Request) -> web.Response:
 @routes.post("/_matrix/client/v3/account/3pid/delete")
 @routes.post("/_matrix/client/v3/account/3pid/unbind")
 async def remove_threepid(request: web.Request) -> web.Response:
-    await read_json(request)
+    body = await read_json(request)
+    required(body, "medium", str)
+    required(body, "address", str)
+    field(body, "id_server", str)
     return json_response({"id_server_unbind_result": "no-support"})
 
 
 @routes.post("/_matrix/client/v3/account/3pid/email/requestToken")
 @routes.post("/_matrix/client/v3/account/3pid/msisdn/requestToken")
+@public
 async def threepid_request_token(request: web.Request) -> web.Response:
     await read_json(request)
     raise ThreepidMediumNotSupported("This server does not support third-party identifiers")
