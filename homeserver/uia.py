@@ -13,7 +13,7 @@ from typing import Any
 
 from homeserver.auth.passwords import PasswordHasher
 from homeserver.clock import now_ms
-from homeserver.errors import AuthRequired, Forbidden, MatrixError, Unknown
+from homeserver.errors import AuthRequired, Forbidden, LimitExceeded, MatrixError, Unknown
 from homeserver.ids import UserID, is_valid_user_id
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.registration_tokens import RegistrationTokenStore
@@ -76,6 +76,8 @@ class UserInteractiveAuth:
         stage = auth["type"]
         try:
             token = await self._run_stage(stage, auth, flows, user_id)
+        except LimitExceeded:
+            raise  # a 429 with Retry-After, as everywhere else, not a failed stage
         except MatrixError as failure:
             raise AuthRequired(self._state(session, flows), failure) from None
         await self._store.mark_completed(session.session_id, stage, token)
