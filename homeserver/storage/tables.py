@@ -117,6 +117,7 @@ events = Table(
     Column("replaces_state", ID, nullable=True),  # the state event this one replaced
     Index("events_room_stream", "room_id", "stream_ordering"),
     Index("events_room_depth", "room_id", "depth", "stream_ordering"),
+    Index("events_room_ts", "room_id", "origin_server_ts", "stream_ordering"),  # /timestamp_to_event
 )
 
 room_forward_extremities = Table(
@@ -188,4 +189,31 @@ room_aliases = Table(
     Column("room_id", ID, nullable=False),
     Column("creator", ID, nullable=False),
     Index("room_aliases_room", "room_id"),
+)
+
+# Account data: room_id "" for global data. stream_id: the account-data stream position of the
+# last change, for sync ("what changed for this user since position N").
+account_data = Table(
+    "account_data",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("room_id", ID, primary_key=True),
+    Column("type", String(255), primary_key=True),
+    Column("content", Text, nullable=False),  # a JSON object
+    Column("stream_id", BigInteger, nullable=False),
+    Index("account_data_user_stream", "user_id", "stream_id"),
+)
+
+# Content reports for the server admins: an event (room_id + event_id), a room, or a user.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reporter", ID, nullable=False),
+    Column("room_id", ID, nullable=True),
+    Column("event_id", ID, nullable=True),
+    Column("target_user_id", ID, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("score", Integer, nullable=True),  # legacy field, dropped from the spec in v1.18
+    Column("received_ts", BigInteger, nullable=False),
 )
