@@ -13,7 +13,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
-from homeserver.auth.power_levels import CREATE_KEY
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID
 from homeserver.room_versions import RoomVersion, StateResAlgorithm
@@ -21,47 +20,53 @@ from homeserver.state.source import EventSource, listed_auth_ids
 
 
 class EventCache:
-    """Events fetched from an `EventSource`, each at most once, always in batches."""
+    """Events fetched from an `EventSource`, each at most once, always in batches. `auth` and
+    `keys` index every ID looked up (a missing event lists nothing and has no key)."""
 
     def __init__(self, source: EventSource, version: RoomVersion) -> None:
         self.source = source
         self.version = version
         self.events: dict[EventID, Event] = {}
-        self._missing: set[EventID] = set()
-        self._auth_ids: dict[EventID, tuple[EventID, ...]] = {}
+        self.auth: dict[EventID, Sequence[EventID]] = {}  # the auth_events each one lists
+        self.keys: dict[EventID, StateKey | None] = {}  # (type, state_key); None if not state
         self._own_auth: dict[EventID, dict[StateKey, Event]] = {}
+        self._create_ids: dict[str, EventID] = {}
 
     async def fetch(self, event_ids: Iterable[EventID]) -> None:
         """Make sure these events are cached (or known to be missing): one batch at most."""
-        events, missing = self.events, self._missing
-        wanted = {eid for eid in event_ids if eid not in events and eid not in missing}
+        known = self.auth
+        wanted = {eid for eid in event_ids if eid not in known}
         if not wanted:
             return
         found = await self.source.get_events(wanted)
+        events, keys = self.events, self.keys
         for eid in wanted:
             event = found.get(eid)
             if event is None:
-                missing.add(eid)
+                known[eid], keys[eid] = (), None
             else:
                 events[eid] = event
+                known[eid] = listed_auth_ids(event)
+                keys[eid] = event.key if event.is_state else None
 
-    def auth_ids(self, event_id: EventID) -> tuple[EventID, ...]:
+    def auth_ids(self, event_id: EventID) -> Sequence[EventID]:
         """The auth_events a cached event lists (empty for an event that is not cached)."""
-        ids = self._auth_ids.get(event_id)
-        if ids is None:
-            event = self.events.get(event_id)
-            ids = tuple(dict.fromkeys(listed_auth_ids(event))) if event is not None else ()
-            self._auth_ids[event_id] = ids
-        return ids
+        return self.auth.get(event_id, ())
 
     def implied_create_id(self, event: Event) -> EventID | None:
         """From v12, the create event the room ID names (not listed in auth_events)."""
-        if not self.version.create_event_not_in_auth_events or event.key == CREATE_KEY:
+        if not self.version.create_event_not_in_auth_events:
             return None
-        room_id = event.pdu.get("room_id")
-        if not isinstance(room_id, str) or not room_id.startswith("!"):
+        pdu = event.pdu
+        room_id = pdu.get("room_id")
+        if not isinstance(room_id, str) or pdu.get("type") == "m.room.create":
             return None
-        return EventID("$" + room_id[1:])
+        create_id = self._create_ids.get(room_id)
+        if create_id is None:
+            if not room_id.startswith("!"):
+                return None
+            create_id = self._create_ids[room_id] = EventID("$" + room_id[1:])
+        return create_id
 
     async def fetch_auth_events(self, events: Iterable[Event]) -> None:
         """Cache the listed (and, from v12, implied) auth events of these events: one batch."""
@@ -79,12 +84,15 @@ class EventCache:
         own = self._own_auth.get(event.event_id)
         if own is None:
             own = {}
+            keys, events = self.keys, self.events
             create_id = self.implied_create_id(event)
-            ids = self.auth_ids(event.event_id) + ((create_id,) if create_id is not None else ())
-            for auth_id in ids:
-                auth_event = self.events.get(auth_id)
-                if auth_event is not None and auth_event.is_state and auth_event.rejected_reason is None:
-                    own.setdefault(auth_event.key, auth_event)
+            ids = self.auth_ids(event.event_id)
+            for auth_id in (*ids, create_id) if create_id is not None else ids:
+                key = keys.get(auth_id)
+                if key is not None and key not in own:
+                    auth_event = events[auth_id]
+                    if auth_event.rejected_reason is None:
+                        own[key] = auth_event
             self._own_auth[event.event_id] = own
         return own
 
@@ -94,11 +102,12 @@ class EventCache:
         be exactly chain(start) - stop. One `get_events` batch per generation."""
         chain: set[EventID] = set()
         frontier = set(start)
+        auth = self.auth
         while frontier:
             await self.fetch(frontier)
             found: set[EventID] = set()
             for eid in frontier:
-                found.update(self.auth_ids(eid))
+                found.update(auth[eid])
             # set - set walks the left operand: keep the big sets on the right.
             frontier = found - chain
             if stop:
@@ -109,10 +118,11 @@ class EventCache:
     def reach_within(self, start: Iterable[EventID], region: Collection[EventID]) -> set[EventID]:
         """The events of `region` reachable from `start` through auth_events links that stay
         inside `region` (the starts are included only if reached). Cached events only."""
+        auth = self.auth
         seen: set[EventID] = set()
         stack = list(start)
         while stack:
-            for auth_id in self.auth_ids(stack.pop()):
+            for auth_id in auth.get(stack.pop(), ()):
                 if auth_id not in seen and auth_id in region:
                     seen.add(auth_id)
                     stack.append(auth_id)
@@ -184,8 +194,9 @@ def _conflicted_subgraph(
     """Every event on an auth_events path between two conflicted events, endpoints included:
     the events of `region` (all reachable from a conflicted event) that reach one."""
     children: dict[EventID, list[EventID]] = {}
+    auth = cache.auth
     for eid in region:
-        for auth_id in cache.auth_ids(eid):
+        for auth_id in auth.get(eid, ()):
             if auth_id in region:
                 children.setdefault(auth_id, []).append(eid)
     subgraph = set(conflicted_ids)

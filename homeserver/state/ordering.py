@@ -20,14 +20,16 @@ NOT_ON_MAINLINE: Final = 1 << 62
 
 def is_power_event(event: Event) -> bool:
     """m.room.power_levels, m.room.join_rules, or a leave/ban of someone else."""
-    if not event.is_state:
+    pdu = event.pdu
+    if "state_key" not in pdu:
         return False
-    if event.type in ("m.room.power_levels", "m.room.join_rules"):
+    event_type = pdu.get("type")
+    if event_type == "m.room.power_levels" or event_type == "m.room.join_rules":
         return True
     return (
-        event.type == MEMBER
+        event_type == MEMBER
         and event.membership in ("leave", "ban")
-        and event.sender != event.pdu.get("state_key")
+        and pdu.get("sender") != pdu.get("state_key")
     )
 
 
@@ -167,18 +169,18 @@ async def _power_levels_parents(
     """For the events and every power levels event behind them (and behind `power_levels`):
     the power levels event each one lists in its auth_events. One batch per generation."""
     parents: dict[EventID, EventID | None] = {}
+    auth, keys = cache.auth, cache.keys
     frontier = [e.event_id for e in events]
     if power_levels is not None:
         frontier.append(power_levels.event_id)
     while frontier:
         await cache.fetch(frontier)
-        await cache.fetch(auth_id for eid in frontier for auth_id in cache.auth_ids(eid))
+        await cache.fetch(auth_id for eid in frontier for auth_id in auth[eid])
         found: list[EventID] = []
         for eid in frontier:
             parent = None
-            for auth_id in cache.auth_ids(eid):
-                auth_event = cache.events.get(auth_id)
-                if auth_event is not None and auth_event.is_state and auth_event.key == POWER_LEVELS_KEY:
+            for auth_id in auth.get(eid, ()):
+                if keys.get(auth_id) == POWER_LEVELS_KEY:
                     parent = auth_id
                     break
             parents[eid] = parent
