@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, case, cast, func, null
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -25,3 +25,14 @@ def upsert(
     return stmt.on_conflict_do_update(
         index_elements=list(key), set_={col: stmt.excluded[col] for col in update}
     )
+
+
+def json_text(dialect: str, document: ColumnElement[Any], path: Sequence[str]) -> ColumnElement[Any]:
+    """The value at `path` inside a JSON document stored as text, as text; NULL when it is
+    absent or JSON null. PostgreSQL cannot turn a `\\u0000` escape into text and would fail the
+    whole query on the first document holding one: such a document reads as NULL here."""
+    if dialect == "postgresql":
+        value = cast(document, postgresql.JSON)[tuple(path)].astext
+        return case((func.strpos(document, "\\u0000") == 0, value), else_=null())
+    return func.json_extract(document, "$" + "".join(f'."{key}"' for key in path))
+

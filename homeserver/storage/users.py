@@ -142,3 +142,17 @@ class ProfileStore:
             select(profiles.c.displayname, profiles.c.avatar_url).where(profiles.c.user_id == user_id)
         )
         return Profile(row.displayname, row.avatar_url) if row else None
+
+    async def set_displayname(self, user_id: str, displayname: str | None) -> bool:
+        """Change the display name (None: unset); False if the user has no profile."""
+        return await self._set(user_id, displayname=displayname)
+
+    async def set_avatar_url(self, user_id: str, avatar_url: str | None) -> bool:
+        """Change the avatar URL (None: unset); False if the user has no profile."""
+        return await self._set(user_id, avatar_url=avatar_url)
+
+    async def _set(self, user_id: str, **values: str | None) -> bool:
+        changed = await self._db.execute(
+            update(profiles).where(profiles.c.user_id == user_id).values(**values)
+        )
+        return changed > 0
