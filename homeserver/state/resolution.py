@@ -51,16 +51,17 @@ async def resolve_state(
     """The resolution of `state_sets` ((type, state_key) -> event ID) for this room version.
 
     Events the source does not have are left out of the conflicted events (and an auth
-    event it does not have counts as absent)."""
-    if room_version.state_res is StateResAlgorithm.V1:
-        raise UnsupportedStateResolution(
-            f"state resolution v1 (room version {room_version.identifier}) is not implemented"
-        )
+    event it does not have counts as absent). Raises UnsupportedStateResolution for state
+    sets that conflict in a room version that uses state resolution v1 (room version 1)."""
     if not state_sets:
         return {}
     unconflicted, conflicted = separate(state_sets)
     if not conflicted:
-        return unconflicted
+        return unconflicted  # every algorithm agrees when the state sets do
+    if room_version.state_res is StateResAlgorithm.V1:
+        raise UnsupportedStateResolution(
+            f"state resolution v1 (room version {room_version.identifier}) is not implemented"
+        )
     conflicted_ids = set[EventID]().union(*conflicted.values())
     cache = EventCache(source, room_version)
     sets = await conflicted_sets(cache, state_sets, unconflicted, conflicted_ids)

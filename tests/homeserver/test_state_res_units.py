@@ -64,10 +64,15 @@ async def test_no_state_sets_and_single_state_set() -> None:
 
 async def test_state_res_v1_is_refused_with_a_typed_error() -> None:
     events = EventSet(V1)
-    events.add_base_room()
+    base = events.add_base_room()
+    events.topic("TA", ALICE, auth=["CREATE", "IPOWER", "IMA"])
+    state = events.state(*base)
     with pytest.raises(UnsupportedStateResolution) as info:
-        await resolve_state(V1, [events.state("IJR"), events.state("IMA")], events.source)
+        await resolve_state(V1, [state, events.state(*base, "TA")], events.source)
     assert isinstance(info.value, NotImplementedError)
+    assert "room version 1" in str(info.value)
+    # State sets that agree need no algorithm.
+    assert await resolve_state(V1, [state, dict(state)], events.source) == state
 
 
 def test_power_events() -> None:
