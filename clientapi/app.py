@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from clientapi import middleware
-from clientapi.routes import account, devices, login, membership, register, rooms, versions
+from clientapi.routes import account, account_data, devices, login, membership, register, rooms, versions
 
 ROUTE_TABLES = (
     versions.routes,
@@ -15,6 +15,7 @@ ROUTE_TABLES = (
     devices.routes,
     rooms.routes,
     membership.routes,
+    account_data.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

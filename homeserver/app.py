@@ -12,6 +12,7 @@ from aiohttp import web
 from clientapi.app import setup_client_api
 from federation.app import setup_federation
 from homeserver import appkeys as K
+from homeserver.account_data import AccountData
 from homeserver.accounts import Accounts
 from homeserver.auth.passwords import PasswordHasher
 from homeserver.auth.tokens import TokenIssuer, load_or_create_secret
@@ -24,6 +25,7 @@ from homeserver.rooms.membership import Memberships
 from homeserver.rooms.send import EventPipeline
 from homeserver.rooms.timeline import Timeline
 from homeserver.rooms.visibility import Visibility
+from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database, create_database
 from homeserver.storage.devices import DeviceStore
 from homeserver.storage.events import EventStore
@@ -84,6 +86,10 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     )
     app[K.MEMBERSHIPS] = memberships = Memberships(pipeline, events, rooms, profiles, config.server_name)
     app[K.ROOM_CREATOR] = RoomCreator(pipeline, memberships, rooms, config.server_name)
+    account_data_store = AccountDataStore(db)
+    account_data_streams = StreamIdGenerator(await account_data_store.max_stream_id())
+    notifier.account_data_stream_position = account_data_streams.current
+    app[K.ACCOUNT_DATA] = AccountData(account_data_store, rooms, notifier, account_data_streams)
     app[K.TIMELINE] = Timeline(events, rooms, Visibility(events, rooms))
 
 

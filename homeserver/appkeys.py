@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from homeserver.account_data import AccountData
     from homeserver.accounts import Accounts
     from homeserver.auth.passwords import PasswordHasher
     from homeserver.auth.tokens import TokenIssuer
@@ -45,3 +46,4 @@ PIPELINE: web.AppKey[EventPipeline] = web.AppKey("pipeline")
 MEMBERSHIPS: web.AppKey[Memberships] = web.AppKey("memberships")
 ROOM_CREATOR: web.AppKey[RoomCreator] = web.AppKey("room_creator")
 TIMELINE: web.AppKey[Timeline] = web.AppKey("timeline")
+ACCOUNT_DATA: web.AppKey[AccountData] = web.AppKey("account_data")

@@ -21,6 +21,7 @@ class Notifier:
         self._generation = asyncio.Event()
         self._listeners: list[EventListener] = []
         self.room_stream_position = 0
+        self.account_data_stream_position = 0
 
     def add_listener(self, listener: EventListener) -> None:
         self._listeners.append(listener)
@@ -29,6 +30,11 @@ class Notifier:
         self.room_stream_position = max(self.room_stream_position, stream_position)
         for listener in self._listeners:
             listener(event, stream_position)
+        self._wake()
+
+    def on_account_data(self, user_id: str, stream_position: int) -> None:
+        """A user's account data changed (committed up to `stream_position`)."""
+        self.account_data_stream_position = max(self.account_data_stream_position, stream_position)
         self._wake()
 
     def _wake(self) -> None:
