@@ -64,12 +64,14 @@ def _check_identifier(body: dict[str, Any]) -> None:
     if identifier is None:
         if body.get("user") is None:
             raise MissingParam("Missing parameter 'identifier'")
+        field(body, "user", str)
         return
     if not isinstance(identifier, dict):
         raise InvalidParam("'identifier' must be an object")
     kind = field(identifier, "type", str, required=True)
     if kind != "m.id.user":
         raise Unknown("Unknown login identifier type")
+    field(identifier, "user", str, required=True)
 
 
 @routes.post("/_matrix/client/v3/refresh")

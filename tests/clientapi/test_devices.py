@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from homeserver import clock
+from homeserver.uia import SESSION_LIFETIME_MS
 from tests.clientapi.util import assert_cors, assert_error, device_ids, has_device, uia_session
 from tests.helpers import HomeserverUnderTest
 
@@ -202,4 +204,16 @@ async def test_delete_devices_wrong_password(hs: HomeserverUnderTest) -> None:
     err = await alice.post("/delete_devices", {"devices": [laptop.device_id], "auth": auth}, expect=401)
     assert_error(err, "M_FORBIDDEN")
     assert {"stages": ["m.login.password"]} in err["flows"]
+    assert await has_device(hs, alice.user_id, laptop.device_id)
+
+
+async def test_uia_session_expires(hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice = await hs.register("alice")
+    laptop = await hs.login("alice")
+    path = f"/devices/{laptop.device_id}"
+    session = await uia_session(alice, "DELETE", path, {})
+    real = clock.now_ms
+    monkeypatch.setattr("homeserver.uia.now_ms", lambda: real() + SESSION_LIFETIME_MS + 1)
+    err = await alice.delete(path, {"auth": alice.password_auth(session)}, expect=400)
+    assert_error(err, "M_UNKNOWN")
     assert await has_device(hs, alice.user_id, laptop.device_id)

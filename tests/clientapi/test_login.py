@@ -10,6 +10,8 @@ import pytest
 from tests.clientapi.util import assert_cors, assert_error, device_ids, user_count
 from tests.helpers import HomeserverUnderTest
 
+PW = {"type": "m.login.password", "password": "x"}
+
 
 def password_login(user: str, password: str, **extra: Any) -> dict[str, Any]:
     return {
@@ -83,6 +85,15 @@ async def test_wrong_password_or_unknown_user(hs: HomeserverUnderTest) -> None:
         ),
         ({"type": "m.login.password", "identifier": "alice", "password": "x"}, "M_INVALID_PARAM"),
         ({"type": "m.login.password", "identifier": {"user": "alice"}, "password": "x"}, "M_MISSING_PARAM"),
+        (
+            {"type": "m.login.password", "identifier": {"type": "m.id.user"}, "password": "x"},
+            "M_MISSING_PARAM",
+        ),
+        (
+            {"type": "m.login.password", "identifier": {"type": "m.id.user", "user": 1}, "password": "x"},
+            "M_INVALID_PARAM",
+        ),
+        ({"type": "m.login.password", "user": ["alice"], "password": "x"}, "M_INVALID_PARAM"),
         (
             {
                 "type": "m.login.password",
