@@ -217,3 +217,16 @@ async def test_uia_session_expires(hs: HomeserverUnderTest, monkeypatch: pytest.
     err = await alice.delete(path, {"auth": alice.password_auth(session)}, expect=400)
     assert_error(err, "M_UNKNOWN")
     assert await has_device(hs, alice.user_id, laptop.device_id)
+
+
+async def test_delete_device_bad_bodies(hs: HomeserverUnderTest) -> None:
+    alice = await hs.register("alice")
+    laptop = await hs.login("alice")
+    path = f"/devices/{laptop.device_id}"
+    assert_error(await alice.delete(path, data=b"{", expect=400), "M_NOT_JSON")
+    assert_error(await alice.delete(path, data=b"[1]", expect=400), "M_BAD_JSON")
+    assert_error(await alice.post("/delete_devices", data=b"\xff", expect=400), "M_NOT_JSON")
+    err = await alice.delete(path, {"auth": "m.login.password"}, expect=400)
+    assert err["errcode"] in ("M_UNKNOWN", "M_BAD_JSON", "M_INVALID_PARAM")
+    assert await has_device(hs, alice.user_id, laptop.device_id)
+    await laptop.get("/account/whoami")
