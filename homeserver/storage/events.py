@@ -101,6 +101,7 @@ class EventStore:
             self._cache.pop(item.prune[0], None)
 
     async def _persist(self, conn: AsyncConnection, item: EventToPersist) -> None:
+        from homeserver.storage.relations import index_relation, unindex_relation  # imports this module
         event = item.event
         if item.new_room is not None:
             r = item.new_room
@@ -130,6 +131,7 @@ class EventStore:
                 replaces_state=item.replaces_state,
             )
         )
+        await index_relation(conn, event, item.stream_ordering)
         if item.new_state_group is not None:
             await self._insert_state_group(conn, event.room_id, item.new_state_group)
         if event.is_state and event.rejected_reason is None and item.updates_current_state:
@@ -142,6 +144,7 @@ class EventStore:
                 .where(events.c.event_id == target)
                 .values(json=orjson.dumps(pruned).decode(), redacted_by=event.event_id)
             )
+            await unindex_relation(conn, target)
         if item.txn is not None:
             await conn.execute(
                 event_txn_ids.insert().values(

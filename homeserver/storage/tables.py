@@ -217,3 +217,38 @@ reports = Table(
     Column("score", Integer, nullable=True),  # legacy field, dropped from the spec in v1.18
     Column("received_ts", BigInteger, nullable=False),
 )
+
+# Relations (spec: "Forming relationships between events"): one row per event with a valid
+# content.m.relates_to, written with the event and deleted when the child is redacted.
+# depth + stream_ordering are the child's topological position; aggregation_key is set for
+# m.annotation only (duplicate annotations are refused on it).
+event_relations = Table(
+    "event_relations",
+    metadata,
+    Column("event_id", ID, primary_key=True),
+    Column("relates_to_id", ID, nullable=False),
+    Column("rel_type", ID, nullable=False),
+    Column("room_id", ID, nullable=False),
+    Column("sender", ID, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("depth", BigInteger, nullable=False),
+    Column("stream_ordering", BigInteger, nullable=False),
+    Column("aggregation_key", Text, nullable=True),
+    Index("event_relations_parent", "relates_to_id", "depth", "stream_ordering"),
+    Index("event_relations_parent_rel", "relates_to_id", "rel_type", "depth", "stream_ordering"),
+    Index("event_relations_parent_sender", "relates_to_id", "sender", "rel_type"),
+)
+
+# One row per thread root with its reply count and latest reply (topologically), kept with
+# event_relations: the index behind /threads (latest activity first) and the m.thread summary.
+event_threads = Table(
+    "event_threads",
+    metadata,
+    Column("thread_id", ID, primary_key=True),  # the root's event ID
+    Column("room_id", ID, primary_key=True),  # the replies' room (a root elsewhere is no thread)
+    Column("latest_event_id", ID, nullable=False),
+    Column("latest_depth", BigInteger, nullable=False),
+    Column("latest_stream_ordering", BigInteger, nullable=False),
+    Column("reply_count", Integer, nullable=False),
+    Index("event_threads_room_latest", "room_id", "latest_depth", "latest_stream_ordering"),
+)
