@@ -31,6 +31,7 @@ from homeserver.storage.devices import DeviceStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.migrate import migrate
 from homeserver.storage.registration_tokens import RegistrationTokenStore
+from homeserver.storage.relations import RelationStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
 from homeserver.storage.uia import UiaStore
@@ -83,6 +84,7 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
         keys.signing_key,
         streams,
         Counter(await events.max_state_group()),
+        RelationStore(db),
     )
     app[K.MEMBERSHIPS] = memberships = Memberships(pipeline, events, rooms, profiles, config.server_name)
     app[K.ROOM_CREATOR] = RoomCreator(pipeline, memberships, rooms, config.server_name)

@@ -33,7 +33,9 @@ from homeserver.events.validation import EventFormatError, validate_pdu
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.notifier import Notifier
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.rooms.relations import check_new_relation
 from homeserver.storage.events import EventStore, EventToPersist, NewRoom, NewStateGroup, TxnKey
+from homeserver.storage.relations import RelationStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
 
@@ -88,8 +90,10 @@ class EventPipeline:
         signing_key: SigningKey,
         streams: StreamIdGenerator,
         state_groups: Counter,
+        relations: RelationStore,
     ) -> None:
         self._store = store
+        self._relations = relations
         self._rooms = rooms
         self._notifier = notifier
         self._server_name = server_name
@@ -187,6 +191,7 @@ class EventPipeline:
             head = await self._head(draft.room_id)
             event, auth_state, replaced = await self._build(draft, head)
             self._check(event, auth_state)
+            await check_new_relation(event, self._store, self._relations)
             item, group, chain = await self._plan(event, head, replaced, draft.txn)
             if prune is not None:
                 item = replace(item, prune=(prune.event_id, redact(prune.pdu, prune.room_version)))
