@@ -165,7 +165,7 @@ def build_history(version: RoomVersion, size: int, rng: random.Random) -> tuple[
 def grow_fork(room: Room, levels: dict[str, int], tag: str, rng: random.Random, changes: int) -> Room:
     fork = room.copy(tag)
     levels = dict(levels)
-    members = [key[1] for key, e in fork.state.items() if key[0] == "m.room.member" and e.membership == "join"]
+    members = [k[1] for k, e in fork.state.items() if k[0] == "m.room.member" and e.membership == "join"]
     existing = [u for u in members if u != CREATOR and u not in levels]
     rng.shuffle(existing)
     base_keys = set(fork.state)
@@ -240,6 +240,9 @@ async def main() -> None:
         f"{len(unconflicted)} unconflicted, {sum(len(v) for v in conflicted.values())} conflicted, "
         f"{len(full)} in the full conflicted set"
     )
+    counting = InMemoryEventSource(room.events)
+    await resolve_state(version, states, counting)
+    print(f"get_events batches in one resolution: {counting.get_events_calls}")
     runs = [await resolve_once(version, states, room.events) for _ in range(args.runs)]
     times, cpu = [wall for wall, _ in runs], [cpu for _, cpu in runs]
     baselines = [auth_baseline(full, room) for _ in range(args.runs)]

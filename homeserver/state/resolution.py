@@ -21,7 +21,7 @@ it, and `check_auth_rules` fails any event whose auth events include a rejected 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY
 from homeserver.auth.rules import AuthError, auth_types_for_event, check_auth_rules
@@ -104,39 +104,70 @@ class _AuthChecker:
 
     def __init__(self, cache: EventCache) -> None:
         self._cache = cache
-        self._types: dict[EventID, tuple[StateKey, ...]] = {}
 
-    def auth_types(self, event: Event) -> tuple[StateKey, ...]:
+    def auth_types(self, event: Event) -> set[StateKey]:
         """The state keys the auth rules read for this event (with the create event's)."""
-        types = self._types.get(event.event_id)
-        if types is None:
-            selected = auth_types_for_event(
-                event.type, event.sender, event.state_key, event.content, self._cache.version
-            )
-            selected.add(CREATE_KEY)
-            types = tuple(selected)
-            self._types[event.event_id] = types
-        return types
+        selected = auth_types_for_event(
+            event.type, event.sender, event.state_key, event.content, self._cache.version
+        )
+        selected.add(CREATE_KEY)
+        return selected
 
     def apply(self, events: Iterable[Event], state: dict[StateKey, Event]) -> None:
         """Apply each event to `state` if it passes the auth rules, in order. An auth event
         comes from `state`, or from the event's own auth_events when `state` has none for
         that key (never a rejected one)."""
+        own_auth_events = self._cache.own_auth_events
         for event in events:
             if event.rejected_reason is not None or not event.is_state:
                 continue
-            auth_events: dict[StateKey, Event] = {}
-            own: dict[StateKey, Event] | None = None
-            for key in self.auth_types(event):
-                chosen = state.get(key)
-                if chosen is None or chosen.rejected_reason is not None:
-                    if own is None:
-                        own = self._cache.own_auth_events(event)
-                    chosen = own.get(key)
-                if chosen is not None:
-                    auth_events[key] = chosen
             try:
-                check_auth_rules(event, auth_events)
+                check_auth_rules(event, _AuthEvents(state, event, own_auth_events))
             except AuthError:
                 continue
             state[event.key] = event
+
+
+class _AuthEvents(Mapping[StateKey, Event]):
+    """The auth events of one event during the iterative auth checks, looked up key by key
+    (the auth rules read only the keys they select): the partially resolved state's entry,
+    else the event's own auth event for that key; never a rejected one."""
+
+    __slots__ = ("_event", "_own", "_own_auth_events", "_state")
+
+    def __init__(
+        self,
+        state: Mapping[StateKey, Event],
+        event: Event,
+        own_auth_events: Callable[[Event], Mapping[StateKey, Event]],
+    ) -> None:
+        self._state = state
+        self._event = event
+        self._own_auth_events = own_auth_events
+        self._own: Mapping[StateKey, Event] | None = None
+
+    def _lookup(self, key: StateKey) -> Event | None:
+        chosen = self._state.get(key)
+        if chosen is not None and chosen.rejected_reason is None:
+            return chosen
+        if self._own is None:
+            self._own = self._own_auth_events(self._event)
+        return self._own.get(key)
+
+    def __getitem__(self, key: StateKey) -> Event:
+        chosen = self._lookup(key)
+        if chosen is None:
+            raise KeyError(key)
+        return chosen
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and self._lookup(key) is not None
+
+    def __iter__(self) -> Iterator[StateKey]:
+        if self._own is None:
+            self._own = self._own_auth_events(self._event)
+        keys = {key for key, event in self._state.items() if event.rejected_reason is None}
+        return iter(keys | self._own.keys())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
