@@ -21,6 +21,7 @@ it, and `check_auth_rules` fails any event whose auth events include a rejected 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY
@@ -33,6 +34,9 @@ from homeserver.state.ordering import mainline_order, sorted_power_events
 from homeserver.state.source import EventSource
 
 __all__ = ["StateResolutionError", "UnsupportedStateResolution", "resolve_state"]
+
+
+_YIELD_EVERY = 200  # auth checks between two yields to the event loop
 
 
 class StateResolutionError(Exception):
@@ -75,11 +79,11 @@ async def resolve_state(
     state: dict[StateKey, Event] = {}
     if room_version.state_res is StateResAlgorithm.V2:
         state = await _base_state(cache, checker, full, unconflicted)
-    checker.apply(power_order, state)
+    await checker.apply(power_order, state)
 
     others = [e for e in full if e.event_id not in power_ids]
     others = await mainline_order(cache, others, state.get(POWER_LEVELS_KEY))
-    checker.apply(others, state)
+    await checker.apply(others, state)
 
     resolved = {key: event.event_id for key, event in state.items()}
     resolved.update(unconflicted)
@@ -113,12 +117,15 @@ class _AuthChecker:
         selected.add(CREATE_KEY)
         return selected
 
-    def apply(self, events: Iterable[Event], state: dict[StateKey, Event]) -> None:
+    async def apply(self, events: Iterable[Event], state: dict[StateKey, Event]) -> None:
         """Apply each event to `state` if it passes the auth rules, in order. An auth event
         comes from `state`, or from the event's own auth_events when `state` has none for
-        that key (never a rejected one)."""
+        that key (never a rejected one). Yields to the event loop now and then: thousands of
+        checks take a while."""
         own_auth_events = self._cache.own_auth_events
-        for event in events:
+        for count, event in enumerate(events, 1):
+            if count % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             if event.rejected_reason is not None or not event.is_state:
                 continue
             try:
