@@ -5,7 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from clientapi import middleware
-from clientapi.routes import account, account_data, devices, login, membership, register, rooms, versions
+from clientapi.routes import (
+    account,
+    account_data,
+    devices,
+    login,
+    membership,
+    register,
+    relations,
+    rooms,
+    versions,
+)
 
 ROUTE_TABLES = (
     versions.routes,
@@ -16,6 +26,7 @@ ROUTE_TABLES = (
     rooms.routes,
     membership.routes,
     account_data.routes,
+    relations.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

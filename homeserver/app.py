@@ -22,6 +22,8 @@ from homeserver.notifier import Notifier
 from homeserver.ratelimit import RateLimiter
 from homeserver.rooms.create import RoomCreator
 from homeserver.rooms.membership import Memberships
+from homeserver.rooms.relation_pages import RelationPages
+from homeserver.rooms.relations import Aggregator
 from homeserver.rooms.send import EventPipeline
 from homeserver.rooms.timeline import Timeline
 from homeserver.rooms.visibility import Visibility
@@ -66,6 +68,7 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     )
     app[K.ACCOUNTS] = Accounts(config, users, devices, passwords, tokens)
     await wire_rooms(app, config, db)
+    wire_relations(app, db)
 
 
 async def wire_rooms(app: web.Application, config: Config, db: Database) -> None:
@@ -93,6 +96,13 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     notifier.account_data_stream_position = account_data_streams.current
     app[K.ACCOUNT_DATA] = AccountData(account_data_store, rooms, notifier, account_data_streams)
     app[K.TIMELINE] = Timeline(events, rooms, Visibility(events, rooms))
+
+
+def wire_relations(app: web.Application, db: Database) -> None:
+    events, rooms = app[K.EVENTS], app[K.ROOMS]
+    store, visibility = RelationStore(db), Visibility(events, rooms)
+    app[K.AGGREGATOR] = Aggregator(store, events, visibility)
+    app[K.RELATION_PAGES] = RelationPages(store, events, rooms, app[K.TIMELINE], visibility)
 
 
 def make_app(config: Config) -> web.Application:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from homeserver.ratelimit import RateLimiter
     from homeserver.rooms.create import RoomCreator
     from homeserver.rooms.membership import Memberships
+    from homeserver.rooms.relation_pages import RelationPages
+    from homeserver.rooms.relations import Aggregator
     from homeserver.rooms.send import EventPipeline
     from homeserver.rooms.timeline import Timeline
     from homeserver.storage.database import Database
@@ -47,3 +49,5 @@ MEMBERSHIPS: web.AppKey[Memberships] = web.AppKey("memberships")
 ROOM_CREATOR: web.AppKey[RoomCreator] = web.AppKey("room_creator")
 TIMELINE: web.AppKey[Timeline] = web.AppKey("timeline")
 ACCOUNT_DATA: web.AppKey[AccountData] = web.AppKey("account_data")
+AGGREGATOR: web.AppKey[Aggregator] = web.AppKey("aggregator")
+RELATION_PAGES: web.AppKey[RelationPages] = web.AppKey("relation_pages")

@@ -19,6 +19,7 @@ from clientapi.routes.common import (
     short_param,
     user_id_value,
 )
+from clientapi.routes.relations import bundled_events_json
 from homeserver.appkeys import EVENTS, PIPELINE, ROOM_CREATOR, ROOMS, TIMELINE
 from homeserver.errors import BadJson, Forbidden, InvalidParam, NotFound
 from homeserver.events.client_format import client_event
@@ -143,7 +144,7 @@ async def redact(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     who = requester(request)
     event = await request.app[TIMELINE].event(who.user_id, room_id_param(request), event_id_param(request))
-    return json_response(client_event(event))
+    return json_response((await bundled_events_json(request, who.user_id, [event]))[0])
 
 
 @routes.get(ROOM + "/state")
@@ -189,7 +190,8 @@ async def messages(request: web.Request) -> web.Response:
         limit=limit,
         event_filter=_filter_param(q.get("filter")),
     )
-    out: dict[str, Any] = {"chunk": events_json(page.chunk), "start": page.start}
+    chunk = await bundled_events_json(request, who.user_id, page.chunk)
+    out: dict[str, Any] = {"chunk": chunk, "start": page.start}
     if page.end is not None:
         out["end"] = page.end
     if page.state:
