@@ -78,3 +78,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     ):
         cursor.execute(pragma)
     cursor.close()
+    # SQLite's lower() folds ASCII only; dialect.text_lower() uses this one instead.
+    dbapi_conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value

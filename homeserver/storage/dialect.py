@@ -36,3 +36,10 @@ def json_text(dialect: str, document: ColumnElement[Any], path: Sequence[str]) -
         return case((func.strpos(document, "\\u0000") == 0, value), else_=null())
     return func.json_extract(document, "$" + "".join(f'."{key}"' for key in path))
 
+
+def text_lower(dialect: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """lower() for any script: SQLite's own folds ASCII only, so there a Python function
+    registered on each connection (storage.database) does it."""
+    if dialect == "postgresql":
+        return func.lower(value)
+    return func.unicode_lower(value)

@@ -8,6 +8,7 @@ are read in one query each, never one query per room or per user."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy import (
 
 from homeserver.ids import RoomID, UserID
 from homeserver.storage.database import Database
-from homeserver.storage.dialect import json_text
+from homeserver.storage.dialect import json_text, text_lower
 from homeserver.storage.tables import (
     current_state,
     events,
@@ -143,7 +144,8 @@ class DirectoryStore:
         if not words:
             return []
         member = room_memberships.alias("member")
-        name, uid = func.lower(profiles.c.displayname), func.lower(member.c.user_id)
+        lower = functools.partial(text_lower, self._db.dialect)
+        name, uid = lower(profiles.c.displayname), lower(member.c.user_id)
         matches = [
             or_(uid.like(pattern, escape="\\"), name.like(pattern, escape="\\"))
             for pattern in (like_pattern(w) for w in words)
@@ -168,7 +170,7 @@ class DirectoryStore:
                 rank,
                 profiles.c.displayname.is_(None),
                 profiles.c.avatar_url.is_(None),
-                func.lower(func.coalesce(profiles.c.displayname, member.c.user_id)),
+                lower(func.coalesce(profiles.c.displayname, member.c.user_id)),
                 member.c.user_id,
             )
             .limit(limit)
@@ -244,10 +246,12 @@ def _listed_rooms(
         local_alias = exists(
             select(room_aliases.c.alias).where(
                 room_aliases.c.room_id == rooms.c.room_id,
-                func.lower(room_aliases.c.alias).like(pattern, escape="\\"),
+                text_lower(dialect, room_aliases.c.alias).like(pattern, escape="\\"),
             )
         )
-        conditions.append(or_(*(func.lower(t).like(pattern, escape="\\") for t in texts), local_alias))
+        conditions.append(
+            or_(*(text_lower(dialect, t).like(pattern, escape="\\") for t in texts), local_alias)
+        )
     if room_filter.room_types:
         room_type = state_value("m.room.create", "type")
         named = [t for t in room_filter.room_types if t is not None]
