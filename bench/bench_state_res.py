@@ -162,9 +162,16 @@ def build_history(version: RoomVersion, size: int, rng: random.Random) -> tuple[
     return room, levels
 
 
-def grow_fork(room: Room, levels: dict[str, int], tag: str, rng: random.Random, changes: int) -> Room:
+def grow_fork(
+    room: Room, levels: dict[str, int], tag: str, rng: random.Random, changes: int, moderator_profiles: int
+) -> Room:
     fork = room.copy(tag)
     levels = dict(levels)
+    # Moderators who change their profile: their old member event, cited by the kicks and bans
+    # they made before the fork, is now conflicted although it is behind unconflicted state.
+    moderators = sorted(u for u in levels if u != CREATOR and fork.state.get(("m.room.member", u)))
+    for moderator in rng.sample(moderators, min(moderator_profiles, len(moderators))):
+        fork.member(moderator, "join", displayname=f"{moderator} in {tag}")
     members = [k[1] for k, e in fork.state.items() if k[0] == "m.room.member" and e.membership == "join"]
     existing = [u for u in members if u != CREATOR and u not in levels]
     rng.shuffle(existing)
@@ -225,12 +232,13 @@ async def main() -> None:
     parser.add_argument("--version", default="11")
     parser.add_argument("--history", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=1_000)
+    parser.add_argument("--moderator-profiles", type=int, default=3, help="per fork")
     args = parser.parse_args()
     version = KNOWN_ROOM_VERSIONS[args.version]
     rng = random.Random(42)
     room, levels = build_history(version, args.history, rng)
-    fork_a = grow_fork(room, levels, "a", rng, args.changes)
-    fork_b = grow_fork(room, levels, "b", rng, args.changes)
+    fork_a = grow_fork(room, levels, "a", rng, args.changes, args.moderator_profiles)
+    fork_b = grow_fork(room, levels, "b", rng, args.changes, args.moderator_profiles)
     states = [fork_a.state_ids(), fork_b.state_ids()]
     unconflicted, conflicted = separate(states)
     full = await full_conflicted_events(version, states, room.events)
