@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 
@@ -154,6 +154,14 @@ current_state = Table(
     Column("type", Text, primary_key=True),
     Column("state_key", Text, primary_key=True),
     Column("event_id", ID, nullable=False),
+    # Room-level state only (no member rows): the directories' "rooms whose join rule is ...".
+    Index(
+        "current_state_room_level",
+        "type",
+        "room_id",
+        sqlite_where=text("state_key = ''"),
+        postgresql_where=text("state_key = ''"),
+    ),
 )
 
 # Current membership of every user known in each room: the index behind "my rooms" and
