@@ -8,6 +8,7 @@ from clientapi import middleware
 from clientapi.routes import (
     account,
     account_data,
+    context,
     devices,
     login,
     membership,
@@ -26,6 +27,7 @@ ROUTE_TABLES = (
     rooms.routes,
     membership.routes,
     account_data.routes,
+    context.routes,
     relations.routes,
 )
 V3 = "/_matrix/client/v3/"

@@ -20,12 +20,14 @@ from homeserver.config import Config
 from homeserver.crypto.keys import load_server_keys
 from homeserver.notifier import Notifier
 from homeserver.ratelimit import RateLimiter
+from homeserver.rooms.context import EventContext
 from homeserver.rooms.create import RoomCreator
 from homeserver.rooms.membership import Memberships
 from homeserver.rooms.relation_pages import RelationPages
 from homeserver.rooms.relations import Aggregator
 from homeserver.rooms.send import EventPipeline
 from homeserver.rooms.timeline import Timeline
+from homeserver.rooms.timestamp import TimestampLookup
 from homeserver.rooms.visibility import Visibility
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database, create_database
@@ -36,6 +38,7 @@ from homeserver.storage.registration_tokens import RegistrationTokenStore
 from homeserver.storage.relations import RelationStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
+from homeserver.storage.timestamps import TimestampStore
 from homeserver.storage.uia import UiaStore
 from homeserver.storage.users import ProfileStore, UserStore
 from homeserver.uia import UserInteractiveAuth
@@ -95,7 +98,10 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     account_data_streams = StreamIdGenerator(await account_data_store.max_stream_id())
     notifier.account_data_stream_position = account_data_streams.current
     app[K.ACCOUNT_DATA] = AccountData(account_data_store, rooms, notifier, account_data_streams)
-    app[K.TIMELINE] = Timeline(events, rooms, Visibility(events, rooms))
+    visibility = Visibility(events, rooms)
+    app[K.TIMELINE] = timeline = Timeline(events, rooms, visibility)
+    app[K.EVENT_CONTEXT] = EventContext(timeline, events)
+    app[K.TIMESTAMP_LOOKUP] = TimestampLookup(TimestampStore(db), events, rooms, visibility)
 
 
 def wire_relations(app: web.Application, db: Database) -> None:

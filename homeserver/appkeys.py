@@ -15,12 +15,14 @@ if TYPE_CHECKING:
     from homeserver.crypto.keys import ServerKeys
     from homeserver.notifier import Notifier
     from homeserver.ratelimit import RateLimiter
+    from homeserver.rooms.context import EventContext
     from homeserver.rooms.create import RoomCreator
     from homeserver.rooms.membership import Memberships
     from homeserver.rooms.relation_pages import RelationPages
     from homeserver.rooms.relations import Aggregator
     from homeserver.rooms.send import EventPipeline
     from homeserver.rooms.timeline import Timeline
+    from homeserver.rooms.timestamp import TimestampLookup
     from homeserver.storage.database import Database
     from homeserver.storage.devices import DeviceStore
     from homeserver.storage.events import EventStore
@@ -49,5 +51,7 @@ MEMBERSHIPS: web.AppKey[Memberships] = web.AppKey("memberships")
 ROOM_CREATOR: web.AppKey[RoomCreator] = web.AppKey("room_creator")
 TIMELINE: web.AppKey[Timeline] = web.AppKey("timeline")
 ACCOUNT_DATA: web.AppKey[AccountData] = web.AppKey("account_data")
+EVENT_CONTEXT: web.AppKey[EventContext] = web.AppKey("event_context")
+TIMESTAMP_LOOKUP: web.AppKey[TimestampLookup] = web.AppKey("timestamp_lookup")
 AGGREGATOR: web.AppKey[Aggregator] = web.AppKey("aggregator")
 RELATION_PAGES: web.AppKey[RelationPages] = web.AppKey("relation_pages")

@@ -1,10 +1,12 @@
-"""Path parameters shared by the room routes, validated once."""
+"""Path and query parameters shared by the room routes, validated once."""
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 
-from homeserver.errors import InvalidParam
+from homeserver.errors import BadJson, InvalidParam, MissingParam
+from homeserver.filters import RoomEventFilter
 from homeserver.ids import EventID, RoomID, UserID, is_valid_room_id, is_valid_user_id
 
 MAX_TXN_ID = 255
@@ -36,3 +38,31 @@ def short_param(request: web.Request, name: str, limit: int) -> str:
     if not value or len(value.encode()) > limit:
         raise InvalidParam(f"Invalid {name}")
     return value
+
+
+def room_event_filter_param(request: web.Request, name: str = "filter") -> RoomEventFilter:
+    """A RoomEventFilter given inline as JSON in the query string."""
+    raw = request.query.get(name)
+    if raw is None:
+        return RoomEventFilter()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadJson(f"{name} is not valid JSON") from None
+    return RoomEventFilter.from_json(data)
+
+
+def int_query_param(request: web.Request, name: str, default: int | None = None) -> int:
+    """An integer query parameter: M_MISSING_PARAM without a default, M_INVALID_PARAM if it is
+    not a base-10 integer that fits in 64 bits."""
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise MissingParam(f"Missing query parameter '{name}'")
+        return default
+    stripped = raw[1:] if raw.startswith("-") else raw
+    if not (
+        stripped.isascii() and stripped.isdigit() and len(stripped) <= 19 and -(2**63) <= int(raw) < 2**63
+    ):
+        raise InvalidParam(f"'{name}' must be an integer")
+    return int(raw)
