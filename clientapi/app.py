@@ -10,11 +10,14 @@ from clientapi.routes import (
     account_data,
     context,
     devices,
+    directory,
     login,
     membership,
+    profile,
     register,
     relations,
     rooms,
+    user_directory,
     versions,
 )
 
@@ -29,6 +32,9 @@ ROUTE_TABLES = (
     account_data.routes,
     context.routes,
     relations.routes,
+    directory.routes,
+    profile.routes,
+    user_directory.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

@@ -18,8 +18,11 @@ from homeserver.auth.passwords import PasswordHasher
 from homeserver.auth.tokens import TokenIssuer, load_or_create_secret
 from homeserver.config import Config
 from homeserver.crypto.keys import load_server_keys
+from homeserver.directory import Directory
 from homeserver.notifier import Notifier
+from homeserver.profiles import Profiles
 from homeserver.ratelimit import RateLimiter
+from homeserver.room_list import RoomList
 from homeserver.rooms.context import EventContext
 from homeserver.rooms.create import RoomCreator
 from homeserver.rooms.membership import Memberships
@@ -32,6 +35,7 @@ from homeserver.rooms.visibility import Visibility
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database, create_database
 from homeserver.storage.devices import DeviceStore
+from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.migrate import migrate
 from homeserver.storage.registration_tokens import RegistrationTokenStore
@@ -42,6 +46,7 @@ from homeserver.storage.timestamps import TimestampStore
 from homeserver.storage.uia import UiaStore
 from homeserver.storage.users import ProfileStore, UserStore
 from homeserver.uia import UserInteractiveAuth
+from homeserver.user_directory import UserDirectory
 from webclient.views import setup_webclient
 
 
@@ -71,6 +76,7 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     )
     app[K.ACCOUNTS] = Accounts(config, users, devices, passwords, tokens)
     await wire_rooms(app, config, db)
+    wire_directory(app, config, db)
     wire_relations(app, db)
 
 
@@ -109,6 +115,16 @@ def wire_relations(app: web.Application, db: Database) -> None:
     store, visibility = RelationStore(db), Visibility(events, rooms)
     app[K.AGGREGATOR] = Aggregator(store, events, visibility)
     app[K.RELATION_PAGES] = RelationPages(store, events, rooms, app[K.TIMELINE], visibility)
+
+
+def wire_directory(app: web.Application, config: Config, db: Database) -> None:
+    """Aliases, the published room directory, profiles and the user directory."""
+    store = DirectoryStore(db)
+    rooms, events, pipeline = app[K.ROOMS], app[K.EVENTS], app[K.PIPELINE]
+    app[K.DIRECTORY] = Directory(rooms, events, store, app[K.USERS], pipeline, config.server_name)
+    app[K.ROOM_LIST] = RoomList(store)
+    app[K.PROFILE_SERVICE] = Profiles(app[K.PROFILES], rooms, events, pipeline, config.server_name)
+    app[K.USER_DIRECTORY] = UserDirectory(store)
 
 
 def make_app(config: Config) -> web.Application:

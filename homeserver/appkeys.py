@@ -13,8 +13,11 @@ if TYPE_CHECKING:
     from homeserver.auth.tokens import TokenIssuer
     from homeserver.config import Config
     from homeserver.crypto.keys import ServerKeys
+    from homeserver.directory import Directory
     from homeserver.notifier import Notifier
+    from homeserver.profiles import Profiles
     from homeserver.ratelimit import RateLimiter
+    from homeserver.room_list import RoomList
     from homeserver.rooms.context import EventContext
     from homeserver.rooms.create import RoomCreator
     from homeserver.rooms.membership import Memberships
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from homeserver.storage.rooms import RoomStore
     from homeserver.storage.users import ProfileStore, UserStore
     from homeserver.uia import UserInteractiveAuth
+    from homeserver.user_directory import UserDirectory
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
@@ -55,3 +59,7 @@ EVENT_CONTEXT: web.AppKey[EventContext] = web.AppKey("event_context")
 TIMESTAMP_LOOKUP: web.AppKey[TimestampLookup] = web.AppKey("timestamp_lookup")
 AGGREGATOR: web.AppKey[Aggregator] = web.AppKey("aggregator")
 RELATION_PAGES: web.AppKey[RelationPages] = web.AppKey("relation_pages")
+DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
+ROOM_LIST: web.AppKey[RoomList] = web.AppKey("room_list")
+PROFILE_SERVICE: web.AppKey[Profiles] = web.AppKey("profile_service")
+USER_DIRECTORY: web.AppKey[UserDirectory] = web.AppKey("user_directory")
