@@ -113,8 +113,9 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
 def wire_relations(app: web.Application, db: Database) -> None:
     events, rooms = app[K.EVENTS], app[K.ROOMS]
     store, visibility = RelationStore(db), Visibility(events, rooms)
-    app[K.AGGREGATOR] = Aggregator(store, events, visibility)
-    app[K.RELATION_PAGES] = RelationPages(store, events, rooms, app[K.TIMELINE], visibility)
+    ignored = app[K.ACCOUNT_DATA]
+    app[K.AGGREGATOR] = Aggregator(store, events, visibility, ignored)
+    app[K.RELATION_PAGES] = RelationPages(store, events, rooms, app[K.TIMELINE], visibility, ignored)
 
 
 def wire_directory(app: web.Application, config: Config, db: Database) -> None:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from homeserver.errors import Forbidden
 from homeserver.events.model import Event
+from homeserver.events.redaction import redact
 from homeserver.ids import EventID, RoomID, UserID
+from homeserver.rooms.relations import IgnoredUsers
 from homeserver.rooms.timeline import Timeline, format_token
 from homeserver.rooms.visibility import Visibility
 from homeserver.storage.events import EventStore, TopologicalPosition
@@ -47,18 +49,22 @@ class RelationPages:
         rooms: RoomStore,
         timeline: Timeline,
         visibility: Visibility,
+        ignored: IgnoredUsers,
     ) -> None:
         self._relations = relations
         self._events = events
         self._rooms = rooms
         self._timeline = timeline
         self._visibility = visibility
+        self._ignored = ignored
 
     async def children(
         self, user_id: UserID, room_id: RoomID, parent_id: EventID, query: RelationsQuery
     ) -> Page:
-        """One page of the parent's children (404 unless the user may see the parent)."""
+        """One page of the parent's children (404 unless the user may see the parent),
+        leaving out those sent by users the user ignores."""
         await self._timeline.event(user_id, room_id, parent_id)
+        ignored = await self._ignored.ignored_users(user_id)
         position = await self._position(room_id, query.from_token)
         stop = await self._position(room_id, query.to_token)
         limit = max(0, min(query.limit, MAX_LIMIT))
@@ -81,7 +87,7 @@ class RelationPages:
             )
             more = len(rows) == batch
             fetched = await self._events.get_events([eid for eid, _ in rows])
-            found = [fetched[eid] for eid, _ in rows if eid in fetched]
+            found = [fetched[eid] for eid, _ in rows if eid in fetched and fetched[eid].sender not in ignored]
             visible = {e.event_id for e in await self._visibility.filter(user_id, room_id, found)}
             for index, (eid, pos) in enumerate(rows):
                 position = pos
@@ -95,9 +101,11 @@ class RelationPages:
     async def threads(
         self, user_id: UserID, room_id: RoomID, *, participated: bool, from_token: str | None, limit: int
     ) -> Page:
-        """One page of the room's thread roots the user may see, latest activity first."""
+        """One page of the room's thread roots the user may see, latest activity first; a root
+        sent by a user they ignore comes redacted, as the spec says."""
         if not await self._rooms.exists(room_id) or not await self._visibility.can_see_room(user_id, room_id):
             raise Forbidden("You are not allowed to view this room")
+        ignored = await self._ignored.ignored_users(user_id)
         position = await self._position(room_id, from_token)
         limit = max(1, min(limit, MAX_LIMIT))
         batch = limit + 1
@@ -116,7 +124,7 @@ class RelationPages:
             for index, summary in enumerate(rows):
                 position = summary.latest
                 if summary.thread_id in visible:
-                    chunk.append(fetched[summary.thread_id])
+                    chunk.append(_redacted_if(fetched[summary.thread_id], ignored))
                     if len(chunk) >= limit:
                         more = more or index < len(rows) - 1
                         break
@@ -124,3 +132,9 @@ class RelationPages:
 
     async def _position(self, room_id: RoomID, token: str | None) -> TopologicalPosition | None:
         return await self._timeline.parse_token(room_id, token) if token else None
+
+
+def _redacted_if(event: Event, ignored: frozenset[UserID]) -> Event:
+    if event.sender not in ignored:
+        return event
+    return Event(event.event_id, event.room_version, redact(event.pdu, event.room_version))

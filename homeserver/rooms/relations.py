@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from homeserver.errors import DuplicateAnnotation, Unknown
 from homeserver.events.client_format import client_event
@@ -75,31 +75,43 @@ async def check_new_relation(event: Event, events: EventStore, relations: Relati
         raise Unknown("Cannot start threads from an event with a relation")
 
 
+class IgnoredUsers(Protocol):
+    async def ignored_users(self, user_id: UserID) -> frozenset[UserID]: ...
+
+
 class Aggregator:
-    def __init__(self, relations: RelationStore, events: EventStore, visibility: Visibility) -> None:
+    def __init__(
+        self, relations: RelationStore, events: EventStore, visibility: Visibility, ignored: IgnoredUsers
+    ) -> None:
         self._relations = relations
         self._events = events
         self._visibility = visibility
+        self._ignored = ignored
 
     async def bundles(self, user_id: UserID, events: Sequence[Event]) -> dict[EventID, Bundle]:
         """`{"m.relations": ...}` for each of these events that has aggregated children, by
         event ID; events without any are left out."""
-        return await self._bundles(user_id, events, nested=False)
+        if not any(_may_have_bundle(e) for e in events):
+            return {}
+        ignored = await self._ignored.ignored_users(user_id)
+        return await self._bundles(user_id, events, ignored, nested=False)
 
     async def _bundles(
-        self, user_id: UserID, events: Sequence[Event], *, nested: bool
+        self, user_id: UserID, events: Sequence[Event], ignored: frozenset[UserID], *, nested: bool
     ) -> dict[EventID, Bundle]:
         parents = {e.event_id: e for e in events if _may_have_bundle(e)}
         if not parents:
             return {}
         threads = {
             s.thread_id: s
-            for s in (await self._relations.thread_summaries(list(parents)) if not nested else [])
+            for s in (await self._thread_summaries(list(parents), ignored) if not nested else [])
             if s.room_id == parents[s.thread_id].room_id
         }
         references: dict[EventID, list[EventID]] = defaultdict(list)
         edits: dict[EventID, list[tuple[int, EventID]]] = defaultdict(list)
         for child in await self._relations.edits_and_references(list(parents)):
+            if child.sender in ignored:
+                continue
             if child.rel_type == REFERENCE:
                 references[child.parent_id].append(child.event_id)
             elif not child.parent_redacted:
@@ -119,7 +131,7 @@ class Aggregator:
             if (edit := next((e for e in candidates if e.event_id in visible), None)) is not None
         }
         participated = await self._participated(user_id, parents, latest_replies)
-        reply_bundles = await self._bundles(user_id, list(latest_replies.values()), nested=True)
+        reply_bundles = await self._bundles(user_id, list(latest_replies.values()), ignored, nested=True)
 
         out: dict[EventID, Bundle] = {}
         for event_id in parents:
@@ -136,6 +148,14 @@ class Aggregator:
             if aggregated:
                 out[event_id] = {"m.relations": aggregated}
         return out
+
+    async def _thread_summaries(
+        self, root_ids: list[EventID], ignored: frozenset[UserID]
+    ) -> list[ThreadSummary]:
+        """From the thread index; counted afresh without the replies of ignored users."""
+        if ignored:
+            return await self._relations.thread_summaries_without(root_ids, ignored)
+        return await self._relations.thread_summaries(root_ids)
 
     async def _participated(
         self, user_id: UserID, parents: dict[EventID, Event], threads: dict[EventID, Event]

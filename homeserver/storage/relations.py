@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, and_, case, delete, exists, literal, or_, select, update
+from sqlalchemy import Row, and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -150,6 +150,7 @@ class ChildRelation:
     parent_id: EventID
     event_id: EventID
     rel_type: str
+    sender: UserID
     origin_server_ts: int
     parent_redacted: bool
 
@@ -220,6 +221,46 @@ class RelationStore:
             out.extend(_summary(r) for r in rows)
         return out
 
+    async def thread_summaries_without(
+        self, root_ids: Collection[EventID], senders: Collection[UserID]
+    ) -> list[ThreadSummary]:
+        """Thread summaries counted from the replies themselves, leaving out these senders'
+        (a user's ignored users); a thread with no other reply has none."""
+        count = func.count().over(partition_by=(RELS.relates_to_id, RELS.room_id))
+        rank = func.row_number().over(
+            partition_by=(RELS.relates_to_id, RELS.room_id),
+            order_by=(RELS.depth.desc(), RELS.stream_ordering.desc()),
+        )
+        out: list[ThreadSummary] = []
+        for chunk in _batches(root_ids):
+            replies = (
+                select(
+                    RELS.relates_to_id,
+                    RELS.room_id,
+                    RELS.event_id,
+                    RELS.depth,
+                    RELS.stream_ordering,
+                    count.label("replies"),
+                    rank.label("rank"),
+                )
+                .where(
+                    RELS.relates_to_id.in_(chunk), RELS.rel_type == THREAD, RELS.sender.not_in(list(senders))
+                )
+                .subquery()
+            )
+            rows = await self._db.fetch_all(select(replies).where(replies.c.rank == 1))
+            out.extend(
+                ThreadSummary(
+                    EventID(r.relates_to_id),
+                    RoomID(r.room_id),
+                    int(r.replies),
+                    EventID(r.event_id),
+                    TopologicalPosition(r.depth, r.stream_ordering),
+                )
+                for r in rows
+            )
+        return out
+
     async def participated(self, root_ids: Collection[EventID], user_id: UserID) -> set[EventID]:
         """The roots among these that the user replied to in their thread."""
         found: set[EventID] = set()
@@ -243,6 +284,7 @@ class RelationStore:
                     RELS.relates_to_id,
                     RELS.event_id,
                     RELS.rel_type,
+                    RELS.sender,
                     child.c.origin_server_ts,
                     parent.c.redacted_by,
                 )
@@ -267,6 +309,7 @@ class RelationStore:
                     EventID(r.relates_to_id),
                     EventID(r.event_id),
                     r.rel_type,
+                    UserID(r.sender),
                     r.origin_server_ts,
                     r.redacted_by is not None,
                 )

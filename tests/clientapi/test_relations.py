@@ -197,3 +197,19 @@ async def test_bundling_a_page_costs_the_same_queries_whatever_its_size(hs: Home
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert large == small, (small, large)
+
+
+async def test_children_from_ignored_users_are_left_out(hs: HomeserverUnderTest) -> None:
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    room = await public_room(alice, bob)
+    root = await text(alice, room, "root")
+    own = await react(alice, room, root, "👍")
+    await react(bob, room, root, "👍")
+    ref = await send(bob, room, relates("m.reference", root), "org.example.ref")
+    await alice.put(
+        f"/user/{alice.user_id}/account_data/m.ignored_user_list", {"ignored_users": {bob.user_id: {}}}
+    )
+    assert ids((await relations(alice, room, root))["chunk"]) == [own]
+    assert "m.relations" not in (await alice.get(f"/rooms/{room}/event/{root}"))["unsigned"]
+    bundled = (await bob.get(f"/rooms/{room}/event/{root}"))["unsigned"]["m.relations"]
+    assert bundled["m.reference"] == {"chunk": [{"event_id": ref}]}

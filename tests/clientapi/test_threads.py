@@ -154,3 +154,27 @@ async def test_threads_list_respects_history_visibility(hs: HomeserverUnderTest)
     await reply_in_thread(alice, room, after, "x")
     assert ids((await threads(bob, room))["chunk"]) == [after]
     assert ids((await threads(alice, room))["chunk"]) == [after, before]
+
+
+async def test_ignored_users_are_left_out_of_summaries_and_their_roots_redacted(
+    hs: HomeserverUnderTest,
+) -> None:
+    alice, bob, carol = await hs.register("alice"), await hs.register("bob"), await hs.register("carol")
+    room = await public_room(alice, bob, carol)
+    root = await text(alice, room, "root")
+    by_carol = await reply_in_thread(carol, room, root, "carol")
+    await reply_in_thread(bob, room, root, "bob, the latest")
+    bobs_root = await text(bob, room, "bob's thread")
+    await reply_in_thread(carol, room, bobs_root, "x")
+    await alice.put(
+        f"/user/{alice.user_id}/account_data/m.ignored_user_list", {"ignored_users": {bob.user_id: {}}}
+    )
+
+    summary = (await bundle(alice, room, root))["m.thread"]
+    assert (summary["count"], summary["latest_event"]["event_id"]) == (1, by_carol)
+    assert (await bundle(carol, room, root))["m.thread"]["count"] == 2  # only alice ignores bob
+
+    page = await threads(alice, room)
+    assert ids(page["chunk"]) == [bobs_root, root]
+    assert page["chunk"][0]["content"] == {}  # returned redacted
+    assert page["chunk"][0]["unsigned"]["m.relations"]["m.thread"]["count"] == 1
