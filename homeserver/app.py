@@ -103,9 +103,11 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     account_data_store = AccountDataStore(db)
     account_data_streams = StreamIdGenerator(await account_data_store.max_stream_id())
     notifier.account_data_stream_position = account_data_streams.current
-    app[K.ACCOUNT_DATA] = AccountData(account_data_store, rooms, notifier, account_data_streams)
+    app[K.ACCOUNT_DATA] = account_data = AccountData(
+        account_data_store, rooms, notifier, account_data_streams
+    )
     visibility = Visibility(events, rooms)
-    app[K.TIMELINE] = timeline = Timeline(events, rooms, visibility)
+    app[K.TIMELINE] = timeline = Timeline(events, rooms, visibility, ignored=account_data)
     app[K.EVENT_CONTEXT] = EventContext(timeline, events)
     app[K.TIMESTAMP_LOOKUP] = TimestampLookup(TimestampStore(db), events, rooms, visibility)
 

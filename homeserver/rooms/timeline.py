@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from homeserver.errors import Forbidden, InvalidParam, NotFound
 from homeserver.events.model import Event, StateKey
@@ -30,11 +31,22 @@ class Page:
     state: list[Event]
 
 
+class IgnoredUsers(Protocol):
+    async def ignored_users(self, user_id: UserID) -> frozenset[UserID]: ...
+
+
 class Timeline:
-    def __init__(self, events: EventStore, rooms: RoomStore, visibility: Visibility) -> None:
+    def __init__(
+        self,
+        events: EventStore,
+        rooms: RoomStore,
+        visibility: Visibility,
+        ignored: IgnoredUsers | None = None,
+    ) -> None:
         self._events = events
         self._rooms = rooms
         self._visibility = visibility
+        self._ignored = ignored
 
     async def _require_room_access(self, user_id: UserID, room_id: RoomID) -> None:
         if not await self._rooms.exists(room_id) or not await self._visibility.can_see_room(user_id, room_id):
@@ -80,6 +92,7 @@ class Timeline:
         position = await self.parse_token(room_id, from_token) if from_token else None
         stop = await self.parse_token(room_id, to_token) if to_token else None
         batch = max(limit * 2, 10)
+        ignored = await self._ignored.ignored_users(user_id) if self._ignored else frozenset()
         chunk: list[Event] = []
         more = limit > 0
         first: TopologicalPosition | None = None
@@ -96,6 +109,7 @@ class Timeline:
                 fetched[eid] for eid, _ in rows if eid in fetched and event_filter.matches(fetched[eid])
             ]
             visible = {e.event_id for e in await self._visibility.filter(user_id, room_id, wanted)}
+            visible -= {e.event_id for e in wanted if e.sender in ignored and not e.is_state}
             for index, (eid, pos) in enumerate(rows):
                 first = first or pos
                 position = pos
