@@ -10,9 +10,10 @@ from aiohttp import web
 from clientapi.middleware import requester
 from clientapi.responses import json_response
 from clientapi.routes.common import event_id_param, int_query_param, room_event_filter_param, room_id_param
-from homeserver.appkeys import EVENT_CONTEXT, TIMESTAMP_LOOKUP
+from homeserver.appkeys import AGGREGATOR, EVENT_CONTEXT, TIMESTAMP_LOOKUP
 from homeserver.errors import InvalidParam, MissingParam
 from homeserver.events.client_format import client_event
+from homeserver.events.model import Event
 
 routes = web.RouteTableDef()
 
@@ -27,10 +28,16 @@ async def context(request: web.Request) -> web.Response:
         raise InvalidParam("limit must not be negative")
     event_filter = room_event_filter_param(request)
     found = await request.app[EVENT_CONTEXT].around(who.user_id, room_id, event_id, limit, event_filter)
+    timeline = [found.event, *found.events_before, *found.events_after]
+    bundles = await request.app[AGGREGATOR].bundles(who.user_id, timeline)  # one batch for all three
+
+    def serve(event: Event) -> dict[str, Any]:
+        return client_event(event, unsigned=bundles.get(event.event_id))
+
     out: dict[str, Any] = {
-        "event": client_event(found.event),
-        "events_before": [client_event(e) for e in found.events_before],
-        "events_after": [client_event(e) for e in found.events_after],
+        "event": serve(found.event),
+        "events_before": [serve(e) for e in found.events_before],
+        "events_after": [serve(e) for e in found.events_after],
         "start": found.start,
         "end": found.end,
         "state": [client_event(e) for e in found.state],

@@ -209,3 +209,20 @@ async def test_references_are_bundled_in_order_and_redaction_removes_them(hs: Ho
     }
     await redact(bob, room, one)
     assert (await bundle(bob, room, target))["m.reference"] == {"chunk": [{"event_id": two}]}
+
+
+async def test_context_bundles_the_event_and_its_neighbours(hs: HomeserverUnderTest) -> None:
+    alice = await hs.register("alice")
+    room = await public_room(alice)
+    before = await text(alice, room, "before")
+    fixed_before = await edit(alice, room, before, "before, edited")
+    middle = await text(alice, room, "middle")
+    fixed_middle = await edit(alice, room, middle, "middle, edited")
+    after = await text(alice, room, "after")
+    fixed_after = await edit(alice, room, after, "after, edited")
+
+    found = await alice.get(f"/rooms/{room}/context/{middle}", params={"limit": "10"})
+    assert found["event"]["unsigned"]["m.relations"]["m.replace"]["event_id"] == fixed_middle
+    neighbours = {e["event_id"]: e for e in found["events_before"] + found["events_after"]}
+    assert neighbours[before]["unsigned"]["m.relations"]["m.replace"]["event_id"] == fixed_before
+    assert neighbours[after]["unsigned"]["m.relations"]["m.replace"]["event_id"] == fixed_after
