@@ -91,25 +91,28 @@ class Aggregator:
     async def bundles(self, user_id: UserID, events: Sequence[Event]) -> dict[EventID, Bundle]:
         """`{"m.relations": ...}` for each of these events that has aggregated children, by
         event ID; events without any are left out."""
-        if not any(_may_have_bundle(e) for e in events):
-            return {}
-        ignored = await self._ignored.ignored_users(user_id)
-        return await self._bundles(user_id, events, ignored, nested=False)
+        return await self._bundles(user_id, events, None, nested=False)
 
     async def _bundles(
-        self, user_id: UserID, events: Sequence[Event], ignored: frozenset[UserID], *, nested: bool
+        self, user_id: UserID, events: Sequence[Event], ignored: frozenset[UserID] | None, *, nested: bool
     ) -> dict[EventID, Bundle]:
+        """`ignored`: the user's ignored users, looked up here (once there is something to
+        aggregate) when None."""
         parents = {e.event_id: e for e in events if _may_have_bundle(e)}
         if not parents:
             return {}
-        threads = {
-            s.thread_id: s
-            for s in (await self._thread_summaries(list(parents), ignored) if not nested else [])
-            if s.room_id == parents[s.thread_id].room_id
-        }
+        summaries = await self._relations.thread_summaries(list(parents)) if not nested else []
+        children = await self._relations.edits_and_references(list(parents))
+        if ignored is None:
+            ignored = await self._ignored.ignored_users(user_id) if summaries or children else frozenset()
+            if ignored and summaries:  # the index counts everyone's replies: count afresh
+                summaries = await self._relations.thread_summaries_without(
+                    [s.thread_id for s in summaries], ignored
+                )
+        threads = {s.thread_id: s for s in summaries if s.room_id == parents[s.thread_id].room_id}
         references: dict[EventID, list[EventID]] = defaultdict(list)
         edits: dict[EventID, list[tuple[int, EventID]]] = defaultdict(list)
-        for child in await self._relations.edits_and_references(list(parents)):
+        for child in children:
             if child.sender in ignored:
                 continue
             if child.rel_type == REFERENCE:
@@ -148,14 +151,6 @@ class Aggregator:
             if aggregated:
                 out[event_id] = {"m.relations": aggregated}
         return out
-
-    async def _thread_summaries(
-        self, root_ids: list[EventID], ignored: frozenset[UserID]
-    ) -> list[ThreadSummary]:
-        """From the thread index; counted afresh without the replies of ignored users."""
-        if ignored:
-            return await self._relations.thread_summaries_without(root_ids, ignored)
-        return await self._relations.thread_summaries(root_ids)
 
     async def _participated(
         self, user_id: UserID, parents: dict[EventID, Event], threads: dict[EventID, Event]
