@@ -178,8 +178,8 @@ async def conflicted_sets(
     chains = [
         cache.reach_within([eid for eid in s.values() if eid in conflicted_ids], region) for s in state_sets
     ]
-    difference = set[EventID]().union(*chains) - set[EventID]().intersection(*chains)
-    difference -= unconflicted_chain
+    in_every_chain = chains[0].intersection(*chains[1:])
+    difference = chains[0].union(*chains[1:]) - in_every_chain - unconflicted_chain
     subgraph: set[EventID] = set()
     if version.state_res is StateResAlgorithm.V2_1:
         subgraph = _conflicted_subgraph(cache, conflicted_ids, region)

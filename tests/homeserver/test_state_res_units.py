@@ -106,6 +106,36 @@ async def test_auth_difference_leaves_out_what_every_chain_holds() -> None:
     assert sets.full == {eid("TZ"), eid("TA"), eid("MZ")}
 
 
+async def test_auth_difference_leaves_out_what_every_fork_cites() -> None:
+    # Bob changes his profile in both forks: his join IMB is in both auth chains (and in
+    # neither state), so it is not in the difference although no unconflicted event cites it.
+    events = EventSet(V11)
+    base = [n for n in events.add_base_room() if n != "IMB"]
+    events.add(
+        "MBA",
+        BOB,
+        "m.room.member",
+        BOB,
+        {**JOIN, "displayname": "a"},
+        auth=["CREATE", "IPOWER", "IJR", "IMB"],
+    )
+    events.add(
+        "MBB",
+        BOB,
+        "m.room.member",
+        BOB,
+        {**JOIN, "displayname": "b"},
+        auth=["CREATE", "IPOWER", "IJR", "IMB"],
+    )
+    events.add("MZ", ZARA, "m.room.member", ZARA, JOIN, auth=["CREATE", "IPOWER", "IJR"])
+    states = [events.state(*base, "MBA", "MZ"), events.state(*base, "MBB")]
+    unconflicted, conflicted = separate(states)
+    cache = EventCache(events.source, V11)
+    sets = await conflicted_sets(cache, states, unconflicted, set().union(*conflicted.values()))
+    assert sets.auth_difference == set()
+    assert sets.full == {eid("MBA"), eid("MBB"), eid("MZ")}
+
+
 async def test_power_events_pull_in_their_auth_chain_through_any_path() -> None:
     # PA (power) <- PC (not in the full set) <- JC (in it, not a power event): JC joins the
     # power events and is ordered before PA although PA is sent earlier by a stronger user.
