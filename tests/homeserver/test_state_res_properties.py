@@ -22,6 +22,7 @@ from homeserver.ids import EventID
 from homeserver.room_versions import V11, V12, RoomVersion, StateResAlgorithm
 from homeserver.state import InMemoryEventSource, resolve_state
 from homeserver.state.graph import EventCache, conflicted_sets, separate
+from homeserver.state.ordering import is_power_event, sender_power_level, sorted_power_events
 from tests.homeserver.stateres_helpers import ALICE, BOB, CHARLIE, EVELYN, ZARA, StateMap, build_event
 
 Action = tuple[int, int, int, int, int]  # fork, kind, actor, target, value
@@ -40,6 +41,7 @@ class Fork:
 class RandomRoom:
     version: RoomVersion
     source: InMemoryEventSource = field(default_factory=InMemoryEventSource)
+    events: dict[EventID, Event] = field(default_factory=dict)
     count: int = 0
 
     def state_ids(self, fork: Fork) -> StateMap:
@@ -71,6 +73,7 @@ class RandomRoom:
         except AuthError:
             return False
         self.source.add(event)
+        self.events[event.event_id] = event
         fork.state[event.key] = event
         fork.heads = [event.event_id[1:].split(":")[0]]
         return True
@@ -247,3 +250,71 @@ async def test_generated_rooms_have_conflicts(version: RoomVersion) -> None:
     assert resolved[("m.room.member", BOB)] == branches[0].state[("m.room.member", BOB)].event_id
     assert branches[1].state[("m.room.topic", "")].sender == BOB
     assert resolved[("m.room.topic", "")] == branches[0].state[("m.room.topic", "")].event_id
+
+
+def naive_chain(events: Mapping[EventID, Event], start: Any, *, with_start: bool = False) -> set[EventID]:
+    """The auth chain by the definition: everything reachable through auth_events."""
+    chain: set[EventID] = set(start) if with_start else set()
+    stack = list(start)
+    while stack:
+        event = events.get(stack.pop())
+        for auth_id in event.auth_event_ids if event is not None else ():
+            if auth_id not in chain:
+                chain.add(auth_id)
+                stack.append(auth_id)
+    return chain
+
+
+@SETTINGS
+@given(room=ROOMS)
+def test_full_conflicted_set_and_power_ordering_match_the_definitions(room: Any) -> None:
+    """The walks that stop at the unconflicted state's auth chain, against the spec's
+    definitions computed the slow way: auth difference, conflicted state subgraph (v2.1),
+    power events with their auth chains, and the lexicographically smallest topological
+    ordering of them by the auth DAG."""
+    version, forks, actions = room
+
+    async def check() -> None:
+        built, branches = await build_room(version, forks, actions)
+        states = [built.state_ids(b) for b in branches]
+        unconflicted, conflicted = separate(states)
+        if not conflicted:
+            return
+        events = built.events
+        conflicted_ids: set[EventID] = set().union(*conflicted.values())
+        chains = [naive_chain(events, s.values()) for s in states]
+        difference = chains[0].union(*chains[1:]) - chains[0].intersection(*chains[1:])
+        subgraph: set[EventID] = set()
+        if version.state_res is StateResAlgorithm.V2_1:
+            below = naive_chain(events, conflicted_ids, with_start=True)
+            subgraph = {x for x in below if naive_chain(events, [x], with_start=True) & conflicted_ids}
+        full = conflicted_ids | difference | subgraph
+
+        cache = EventCache(built.source, version)
+        sets = await conflicted_sets(cache, states, unconflicted, conflicted_ids)
+        assert sets.auth_difference == difference
+        assert sets.full == full
+
+        power = {e for e in full if is_power_event(events[e])}
+        selected = power | (naive_chain(events, power) & full)
+        ordered = [e.event_id for e in await sorted_power_events(cache, sets.full, sets.region)]
+        assert ordered == smallest_topological_order(cache, events, selected)
+
+    run(check)
+
+
+def smallest_topological_order(
+    cache: EventCache, events: Mapping[EventID, Event], ids: set[EventID]
+) -> list[EventID]:
+    """Repeatedly take the smallest event whose ancestors (in `ids`) are all taken."""
+    ancestors = {x: naive_chain(events, [x]) & ids for x in ids}
+    taken: list[EventID] = []
+    left = set(ids)
+    while left:
+        ready = [x for x in left if ancestors[x] <= set(taken)]
+        best = min(
+            ready, key=lambda x: (-sender_power_level(cache, events[x]), events[x].origin_server_ts, x)
+        )
+        taken.append(best)
+        left.remove(best)
+    return taken
