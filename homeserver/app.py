@@ -22,6 +22,7 @@ from homeserver.directory import Directory
 from homeserver.notifier import Notifier
 from homeserver.profiles import Profiles
 from homeserver.ratelimit import RateLimiter
+from homeserver.reports import Reports
 from homeserver.room_list import RoomList
 from homeserver.rooms.context import EventContext
 from homeserver.rooms.create import RoomCreator
@@ -40,6 +41,7 @@ from homeserver.storage.events import EventStore
 from homeserver.storage.migrate import migrate
 from homeserver.storage.registration_tokens import RegistrationTokenStore
 from homeserver.storage.relations import RelationStore
+from homeserver.storage.reports import ReportStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
 from homeserver.storage.timestamps import TimestampStore
@@ -110,6 +112,9 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     app[K.TIMELINE] = timeline = Timeline(events, rooms, visibility, ignored=account_data)
     app[K.EVENT_CONTEXT] = EventContext(timeline, events)
     app[K.TIMESTAMP_LOOKUP] = TimestampLookup(TimestampStore(db), events, rooms, visibility)
+    app[K.REPORTS] = Reports(
+        ReportStore(db), timeline, events, rooms, app[K.USERS], app[K.RATE_LIMITER], config.server_name
+    )
 
 
 def wire_relations(app: web.Application, db: Database) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from homeserver.notifier import Notifier
     from homeserver.profiles import Profiles
     from homeserver.ratelimit import RateLimiter
+    from homeserver.reports import Reports
     from homeserver.room_list import RoomList
     from homeserver.rooms.context import EventContext
     from homeserver.rooms.create import RoomCreator
@@ -57,6 +58,7 @@ TIMELINE: web.AppKey[Timeline] = web.AppKey("timeline")
 ACCOUNT_DATA: web.AppKey[AccountData] = web.AppKey("account_data")
 EVENT_CONTEXT: web.AppKey[EventContext] = web.AppKey("event_context")
 TIMESTAMP_LOOKUP: web.AppKey[TimestampLookup] = web.AppKey("timestamp_lookup")
+REPORTS: web.AppKey[Reports] = web.AppKey("reports")
 AGGREGATOR: web.AppKey[Aggregator] = web.AppKey("aggregator")
 RELATION_PAGES: web.AppKey[RelationPages] = web.AppKey("relation_pages")
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")

@@ -39,6 +39,7 @@ class RateLimits:
     failed_login: RateLimit = RateLimit(per_second=0.17, burst=3)
     register_available: RateLimit = RateLimit(per_second=1.0, burst=10)
     message: RateLimit = RateLimit(per_second=10.0, burst=50)
+    report: RateLimit = RateLimit(per_second=0.1, burst=10)
 
 
 @dataclass(frozen=True)
