@@ -15,6 +15,7 @@ from clientapi.routes.common import (
     MAX_EVENT_TYPE,
     MAX_TXN_ID,
     event_id_param,
+    path_param,
     room_id_param,
     short_param,
     user_id_value,
@@ -88,7 +89,7 @@ async def put_state(request: web.Request) -> web.Response:
     who = requester(request)
     room_id = room_id_param(request)
     event_type = short_param(request, "event_type", MAX_EVENT_TYPE)
-    state_key = request.match_info.get("state_key", "")
+    state_key = path_param(request, "state_key", "")
     if len(state_key.encode()) > 255:
         raise InvalidParam("state_key is too long")
     content = await read_json(request)
@@ -160,7 +161,7 @@ async def get_state_event(request: web.Request) -> web.Response:
     who = requester(request)
     room_id = room_id_param(request)
     event = await request.app[TIMELINE].state_event(
-        who.user_id, room_id, request.match_info["event_type"], request.match_info.get("state_key", "")
+        who.user_id, room_id, path_param(request, "event_type"), path_param(request, "state_key", "")
     )
     if request.query.get("format") == "event":
         return json_response(client_event(event))
