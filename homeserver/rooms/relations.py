@@ -12,9 +12,10 @@ m.annotation is not aggregated. State events and edits/annotations get no bundle
 Served children are filtered by what the user may see: the latest edit they may see is
 bundled, and a thread whose latest reply they may not see is not summarised for them.
 
-A page of events costs a fixed number of queries whatever its size: the thread index, the
-edits and references, the served children's visibility, and the same once more for the
-thread replies that are served."""
+A page of events costs a fixed number of queries whatever its size: two when nothing relates
+to it (the thread index, the edits and references); otherwise also the ignored users, the
+latest thread replies' own edits and references, and one visibility check for everything
+served."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from homeserver.events.relations import (
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.rooms.visibility import Visibility
 from homeserver.storage.events import EventStore
-from homeserver.storage.relations import RelationStore, ThreadSummary
+from homeserver.storage.relations import ChildRelation, RelationStore
 
 Bundle = dict[str, Any]  # the additions to one event's `unsigned`
 
@@ -91,66 +92,58 @@ class Aggregator:
     async def bundles(self, user_id: UserID, events: Sequence[Event]) -> dict[EventID, Bundle]:
         """`{"m.relations": ...}` for each of these events that has aggregated children, by
         event ID; events without any are left out."""
-        return await self._bundles(user_id, events, None, nested=False)
-
-    async def _bundles(
-        self, user_id: UserID, events: Sequence[Event], ignored: frozenset[UserID] | None, *, nested: bool
-    ) -> dict[EventID, Bundle]:
-        """`ignored`: the user's ignored users, looked up here (once there is something to
-        aggregate) when None."""
         parents = {e.event_id: e for e in events if _may_have_bundle(e)}
         if not parents:
             return {}
-        summaries = await self._relations.thread_summaries(list(parents)) if not nested else []
-        children = await self._relations.edits_and_references(list(parents))
-        if ignored is None:
-            ignored = await self._ignored.ignored_users(user_id) if summaries or children else frozenset()
-            if ignored and summaries:  # the index counts everyone's replies: count afresh
-                summaries = await self._relations.thread_summaries_without(
-                    [s.thread_id for s in summaries], ignored
-                )
+        summaries = await self._relations.thread_summaries(list(parents))
+        children = list(await self._relations.edits_and_references(list(parents)))
+        if not summaries and not children:
+            return {}
+        ignored = await self._ignored.ignored_users(user_id)
+        if ignored and summaries:  # the index counts everyone's replies: count afresh
+            summaries = await self._relations.thread_summaries_without(
+                [s.thread_id for s in summaries], ignored
+            )
         threads = {s.thread_id: s for s in summaries if s.room_id == parents[s.thread_id].room_id}
-        references: dict[EventID, list[EventID]] = defaultdict(list)
-        edits: dict[EventID, list[tuple[int, EventID]]] = defaultdict(list)
-        for child in children:
-            if child.sender in ignored:
-                continue
-            if child.rel_type == REFERENCE:
-                references[child.parent_id].append(child.event_id)
-            elif not child.parent_redacted:
-                edits[child.parent_id].append((child.origin_server_ts, child.event_id))
-        wanted = {s.latest_event_id for s in threads.values()} | {e for c in edits.values() for _, e in c}
-        loaded = await self._events.get_events(wanted) if wanted else {}
-        valid_edits = _valid_edits(parents, edits, loaded)
-        latest_replies = {
+        loaded = await self._events.get_events({s.latest_event_id for s in threads.values()})
+        replies = {
             tid: loaded[s.latest_event_id] for tid, s in threads.items() if s.latest_event_id in loaded
         }
-        served = [*latest_replies.values(), *(e for c in valid_edits.values() for e in c)]
+        # A latest reply is served with its own bundle: its edits and references (a thread
+        # reply is never a thread root), read here so that one visibility check serves both.
+        reply_parents = {e.event_id: e for e in replies.values() if _may_have_bundle(e)}
+        if reply_parents:
+            children += await self._relations.edits_and_references(list(reply_parents))
+        parents |= reply_parents
+        references, edits = _split(children, ignored)
+        loaded |= await self._events.get_events({e for c in edits.values() for _, e in c})
+        valid_edits = _valid_edits(parents, edits, loaded)
+        served = [*replies.values(), *(e for c in valid_edits.values() for e in c)]
         visible = await self._visible(user_id, served)
-        latest_replies = {tid: e for tid, e in latest_replies.items() if e.event_id in visible}
+        replies = {tid: e for tid, e in replies.items() if e.event_id in visible}
         latest_edits = {
             pid: edit
             for pid, candidates in valid_edits.items()
             if (edit := next((e for e in candidates if e.event_id in visible), None)) is not None
         }
-        participated = await self._participated(user_id, parents, latest_replies)
-        reply_bundles = await self._bundles(user_id, list(latest_replies.values()), ignored, nested=True)
+        participated = await self._participated(user_id, parents, replies)
 
-        out: dict[EventID, Bundle] = {}
-        for event_id in parents:
+        def bundle(event_id: EventID) -> Bundle | None:
             aggregated: dict[str, Any] = {}
-            reply = latest_replies.get(event_id)
+            reply = replies.get(event_id)
             if reply is not None:
-                aggregated[THREAD] = _thread(
-                    threads[event_id], reply, reply_bundles, event_id in participated
-                )
+                aggregated[THREAD] = {
+                    "latest_event": client_event(reply, unsigned=bundle(reply.event_id)),
+                    "count": threads[event_id].count,
+                    "current_user_participated": event_id in participated,
+                }
             if event_id in references:
                 aggregated[REFERENCE] = {"chunk": [{"event_id": e} for e in references[event_id]]}
             if event_id in latest_edits:
                 aggregated[REPLACE] = client_event(latest_edits[event_id])
-            if aggregated:
-                out[event_id] = {"m.relations": aggregated}
-        return out
+            return {"m.relations": aggregated} if aggregated else None
+
+        return {e.event_id: b for e in events if (b := bundle(e.event_id)) is not None}
 
     async def _participated(
         self, user_id: UserID, parents: dict[EventID, Event], threads: dict[EventID, Event]
@@ -178,6 +171,23 @@ def _may_have_bundle(event: Event) -> bool:
     return relation is None or relation.rel_type not in (ANNOTATION, REPLACE)
 
 
+def _split(
+    children: Sequence[ChildRelation], ignored: frozenset[UserID]
+) -> tuple[dict[EventID, list[EventID]], dict[EventID, list[tuple[int, EventID]]]]:
+    """References (in order) and edit candidates (origin_server_ts, event ID) by parent,
+    leaving out ignored senders and the edits of redacted originals."""
+    references: dict[EventID, list[EventID]] = defaultdict(list)
+    edits: dict[EventID, list[tuple[int, EventID]]] = defaultdict(list)
+    for child in children:
+        if child.sender in ignored:
+            continue
+        if child.rel_type == REFERENCE:
+            references[child.parent_id].append(child.event_id)
+        elif not child.parent_redacted:
+            edits[child.parent_id].append((child.origin_server_ts, child.event_id))
+    return references, edits
+
+
 def _valid_edits(
     parents: dict[EventID, Event],
     candidates: dict[EventID, list[tuple[int, EventID]]],
@@ -195,13 +205,3 @@ def _valid_edits(
         if found:
             valid[parent_id] = found
     return valid
-
-
-def _thread(
-    summary: ThreadSummary, reply: Event, reply_bundles: dict[EventID, Bundle], participated: bool
-) -> dict[str, Any]:
-    return {
-        "latest_event": client_event(reply, unsigned=reply_bundles.get(reply.event_id)),
-        "count": summary.count,
-        "current_user_participated": participated,
-    }
