@@ -13,10 +13,20 @@ on the order of the state sets, and events are read through an `EventSource` in 
    power levels event the first pass ended with.
 4. The unconflicted state map is applied over the result.
 
-Rejected events (`Event.rejected_reason` set) never enter the state during the iterative auth
-checks and never serve as auth events, as in the reference implementation: this server does
-not record whether an event was rejected against its auth chain or against the state before
-it, and `check_auth_rules` fails any event whose auth events include a rejected one.
+Readings of the spec where implementations differ (Synapse's choice in brackets):
+- An auth chain holds what an event's auth_events reach, not the event itself, so an
+  unconflicted event cited by only some forks is in the auth difference [Synapse counts each
+  state set's own events in its chain]. From v12 the implied create event is no auth link.
+- Power events are exactly the spec's: m.room.power_levels, m.room.join_rules, and leaves and
+  bans of others [Synapse adds m.room.create].
+- Step 2 takes "the events in the auth chain of P which also belong to the full conflicted
+  set" whatever the path to them, and orders everything by auth ancestry, also through
+  events outside the set [Synapse follows only links inside the full conflicted set; from
+  v2.1, whose conflicted state subgraph fills those gaps, the two readings agree].
+- Rejected events (`Event.rejected_reason` set) never enter the state during the iterative
+  auth checks and never serve as auth events [as Synapse]: this server does not record
+  whether an event was rejected against its auth chain or against the state before it, and
+  `check_auth_rules` fails any event whose auth events include a rejected one.
 """
 
 from __future__ import annotations
