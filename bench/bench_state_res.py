@@ -24,7 +24,7 @@ import hashlib
 import random
 import statistics
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from homeserver.auth.rules import AuthError, auth_types_for_event, check_auth_rules
@@ -211,8 +211,7 @@ async def full_conflicted_events(
 ) -> list[Event]:
     unconflicted, conflicted = separate(states)
     cache = EventCache(InMemoryEventSource(events), version)
-    ids: Collection[EventID] = set[EventID]().union(*conflicted.values())
-    sets = await conflicted_sets(cache, states, unconflicted, set(ids))
+    sets = await conflicted_sets(cache, states, unconflicted, conflicted)
     return [events[eid] for eid in sets.full]
 
 

@@ -47,7 +47,7 @@ class EventCache:
             else:
                 events[eid] = event
                 known[eid] = listed_auth_ids(event)
-                keys[eid] = event.key if event.is_state else None
+                keys[eid] = event.key if "state_key" in event.pdu else None
 
     def auth_ids(self, event_id: EventID) -> Sequence[EventID]:
         """The auth_events a cached event lists (empty for an event that is not cached)."""
@@ -158,7 +158,7 @@ async def conflicted_sets(
     cache: EventCache,
     state_sets: Sequence[Mapping[StateKey, EventID]],
     unconflicted: Mapping[StateKey, EventID],
-    conflicted_ids: set[EventID],
+    conflicted: Mapping[StateKey, Collection[EventID]],
 ) -> ConflictedSets:
     """The auth difference, the conflicted state subgraph (v2.1) and the full conflicted set.
 
@@ -169,15 +169,14 @@ async def conflicted_sets(
     can stop at U: the work then grows with the forks, not with the room's history.
     """
     version = cache.version
+    conflicted_ids = set[EventID]().union(*conflicted.values())
     unconflicted_chain = await cache.source.get_auth_chain_ids(list(unconflicted.values()))
     stop: AbstractSet[EventID] = unconflicted_chain
     if not conflicted_ids.isdisjoint(unconflicted_chain):
         stop = frozenset()  # a conflicted event behind the unconflicted state: walk everything
     region_chain = await cache.walk(conflicted_ids, stop)
     region = region_chain | conflicted_ids
-    chains = [
-        cache.reach_within([eid for eid in s.values() if eid in conflicted_ids], region) for s in state_sets
-    ]
+    chains = [cache.reach_within([s[k] for k in conflicted if k in s], region) for s in state_sets]
     in_every_chain = chains[0].intersection(*chains[1:])
     difference = chains[0].union(*chains[1:]) - in_every_chain - unconflicted_chain
     subgraph: set[EventID] = set()

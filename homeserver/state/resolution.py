@@ -76,9 +76,8 @@ async def resolve_state(
         raise UnsupportedStateResolution(
             f"state resolution v1 (room version {room_version.identifier}) is not implemented"
         )
-    conflicted_ids = set[EventID]().union(*conflicted.values())
     cache = EventCache(source, room_version)
-    sets = await conflicted_sets(cache, state_sets, unconflicted, conflicted_ids)
+    sets = await conflicted_sets(cache, state_sets, unconflicted, conflicted)
     full = [cache.events[eid] for eid in sets.full]
     await cache.fetch_auth_events(full)
     checker = _AuthChecker(cache)

@@ -235,6 +235,6 @@ async def test_conflicted_state_subgraph_only_from_v2_1() -> None:
         events, states = promotion_chain(version)
         unconflicted, conflicted = separate(states)
         cache = EventCache(events.source, version)
-        sets = await conflicted_sets(cache, states, unconflicted, set().union(*conflicted.values()))
+        sets = await conflicted_sets(cache, states, unconflicted, conflicted)
         assert sets.full == {events.events[n].event_id for n in expected}
         assert sets.auth_difference == {events.events["IMB"].event_id}

@@ -185,9 +185,7 @@ def test_resolved_state_keeps_unconflicted_state_and_picks_from_the_full_conflic
         states = [built.state_ids(b) for b in branches]
         resolved = await resolve_state(version, states, built.source)
         unconflicted, conflicted = separate(states)
-        sets = await conflicted_sets(
-            EventCache(built.source, version), states, unconflicted, set().union(*conflicted.values())
-        )
+        sets = await conflicted_sets(EventCache(built.source, version), states, unconflicted, conflicted)
         events = await built.source.get_events(list(resolved.values()))
         for key, event_id in resolved.items():
             assert events[event_id].key == key
@@ -291,7 +289,7 @@ def test_full_conflicted_set_and_power_ordering_match_the_definitions(room: Any)
         full = conflicted_ids | difference | subgraph
 
         cache = EventCache(built.source, version)
-        sets = await conflicted_sets(cache, states, unconflicted, conflicted_ids)
+        sets = await conflicted_sets(cache, states, unconflicted, conflicted)
         assert sets.auth_difference == difference
         assert sets.full == full
 

@@ -100,7 +100,7 @@ async def test_auth_difference_leaves_out_what_every_chain_holds() -> None:
     states = [events.state(*base, "TZ"), events.state(*base, "TA")]
     unconflicted, conflicted = separate(states)
     cache = EventCache(events.source, V11)
-    sets = await conflicted_sets(cache, states, unconflicted, set().union(*conflicted.values()))
+    sets = await conflicted_sets(cache, states, unconflicted, conflicted)
     # MZ is only behind TZ; IMA is behind both forks (and unconflicted): not in the difference.
     assert sets.auth_difference == {eid("MZ")}
     assert sets.full == {eid("TZ"), eid("TA"), eid("MZ")}
@@ -131,7 +131,7 @@ async def test_auth_difference_leaves_out_what_every_fork_cites() -> None:
     states = [events.state(*base, "MBA", "MZ"), events.state(*base, "MBB")]
     unconflicted, conflicted = separate(states)
     cache = EventCache(events.source, V11)
-    sets = await conflicted_sets(cache, states, unconflicted, set().union(*conflicted.values()))
+    sets = await conflicted_sets(cache, states, unconflicted, conflicted)
     assert sets.auth_difference == set()
     assert sets.full == {eid("MBA"), eid("MBB"), eid("MZ")}
 
