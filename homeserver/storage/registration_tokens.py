@@ -54,6 +54,10 @@ class RegistrationTokenStore:
     async def create(self, token: str, uses_allowed: int | None, expiry_ts: int | None, now: int) -> None:
         if not TOKEN_GRAMMAR.fullmatch(token):  # else `get` could never find it
             raise InvalidParam("A token is 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '~', '-'")
+        if uses_allowed is not None and not 0 <= uses_allowed < 2**31:  # the column is a 32-bit int
+            raise InvalidParam("uses_allowed must be between 0 and 2147483647")
+        if expiry_ts is not None and not 0 <= expiry_ts < 2**63:
+            raise InvalidParam("expiry_ts is out of range")
         try:
             await self._db.execute(
                 registration_tokens.insert().values(

@@ -46,6 +46,23 @@ async def test_tokens_outside_the_grammar_are_refused(database: Database, token:
     assert await RegistrationTokenStore(database).get(token) is None
 
 
+@pytest.mark.parametrize(
+    ("uses", "expiry"), [(-1, None), (2**31, None), (None, -1), (None, 2**63)]
+)
+async def test_out_of_range_uses_or_expiry_are_refused(
+    database: Database, uses: int | None, expiry: int | None
+) -> None:
+    with pytest.raises(InvalidParam):
+        await RegistrationTokenStore(database).create("tok", uses, expiry, NOW)
+    assert await RegistrationTokenStore(database).get("tok") is None
+
+
+async def test_largest_uses_and_expiry_are_stored(database: Database) -> None:
+    store = RegistrationTokenStore(database)
+    await store.create("big", 2**31 - 1, 2**63 - 1, NOW)
+    assert await store.get("big") == RegistrationToken("big", 2**31 - 1, 0, 2**63 - 1)
+
+
 def test_validity() -> None:
     assert RegistrationToken("t", None, 10**6, None).valid_at(NOW)
     assert RegistrationToken("t", 2, 1, None).valid_at(NOW)
