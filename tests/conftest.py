@@ -18,6 +18,7 @@ from sqlalchemy import text
 from homeserver.config import Config, PasswordHashing, RateLimits, load_config
 from homeserver.storage.database import Database, create_database
 from homeserver.storage.migrate import migrate
+from homeserver.storage.search import index_tables
 from homeserver.storage.tables import metadata
 from tests.helpers import HomeserverUnderTest
 
@@ -49,7 +50,8 @@ async def _empty_postgres(schema: str) -> None:
     db = create_database(Config(database_url=PG_URL).sqlalchemy_url, schema=schema)
     try:
         await migrate(db)
-        names = ", ".join(f'"{schema}"."{t.name}"' for t in metadata.sorted_tables)
+        tables = [t.name for t in metadata.sorted_tables] + sorted(index_tables("postgresql"))
+        names = ", ".join(f'"{schema}"."{name}"' for name in tables)
         async with db.transaction() as conn:
             await conn.execute(text(f"TRUNCATE {names}"))
     finally:

@@ -20,6 +20,7 @@ from homeserver.ids import EventID, RoomID, UserID
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.storage.database import Database
 from homeserver.storage.dialect import upsert
+from homeserver.storage.search import update_search_index
 from homeserver.storage.tables import (
     current_state,
     event_txn_ids,
@@ -155,6 +156,7 @@ class EventStore:
                     created_ts=event.origin_server_ts,
                 )
             )
+        await update_search_index(conn, self._db.dialect, item)
 
     async def _insert_state_group(self, conn: AsyncConnection, room_id: RoomID, group: NewStateGroup) -> None:
         await conn.execute(
