@@ -18,6 +18,7 @@ from clientapi.routes import (
     relations,
     reporting,
     rooms,
+    search,
     user_directory,
     versions,
 )
@@ -37,6 +38,7 @@ ROUTE_TABLES = (
     directory.routes,
     profile.routes,
     user_directory.routes,
+    search.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

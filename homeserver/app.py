@@ -33,6 +33,7 @@ from homeserver.rooms.send import EventPipeline
 from homeserver.rooms.timeline import Timeline
 from homeserver.rooms.timestamp import TimestampLookup
 from homeserver.rooms.visibility import Visibility
+from homeserver.search import RoomSearch
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database, create_database
 from homeserver.storage.devices import DeviceStore
@@ -43,6 +44,7 @@ from homeserver.storage.registration_tokens import RegistrationTokenStore
 from homeserver.storage.relations import RelationStore
 from homeserver.storage.reports import ReportStore
 from homeserver.storage.rooms import RoomStore
+from homeserver.storage.search import SearchStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
 from homeserver.storage.timestamps import TimestampStore
 from homeserver.storage.uia import UiaStore
@@ -110,6 +112,7 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     )
     visibility = Visibility(events, rooms)
     app[K.TIMELINE] = timeline = Timeline(events, rooms, visibility, ignored=account_data)
+    app[K.SEARCH] = RoomSearch(SearchStore(db), events, rooms, visibility, timeline, account_data)
     app[K.EVENT_CONTEXT] = EventContext(timeline, events)
     app[K.TIMESTAMP_LOOKUP] = TimestampLookup(TimestampStore(db), events, rooms, visibility)
     app[K.REPORTS] = Reports(

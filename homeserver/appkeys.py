@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from homeserver.rooms.send import EventPipeline
     from homeserver.rooms.timeline import Timeline
     from homeserver.rooms.timestamp import TimestampLookup
+    from homeserver.search import RoomSearch
     from homeserver.storage.database import Database
     from homeserver.storage.devices import DeviceStore
     from homeserver.storage.events import EventStore
@@ -65,3 +66,4 @@ DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 ROOM_LIST: web.AppKey[RoomList] = web.AppKey("room_list")
 PROFILE_SERVICE: web.AppKey[Profiles] = web.AppKey("profile_service")
 USER_DIRECTORY: web.AppKey[UserDirectory] = web.AppKey("user_directory")
+SEARCH: web.AppKey[RoomSearch] = web.AppKey("search")
