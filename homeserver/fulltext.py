@@ -3,7 +3,10 @@
 Both databases index the same tokens: the text is NFKC-normalised and case-folded here, then
 cut into runs of letters, digits and combining marks (any script). The databases only split
 that on spaces (FTS5's `ascii` tokenizer, PostgreSQL's `simple` configuration), so a search
-behaves the same on either: no stemming, no stop words, no language guess.
+behaves the same on either: no stemming, no stop words, no language guess. Not `english`:
+its stemming and stop words help English only, mangle other languages, would make words
+such as "it", "who" or "will" unsearchable on PostgreSQL alone, and would make a server
+answer differently after moving from SQLite to PostgreSQL. Whole words match (no prefixes).
 
 A user's search term is parsed the way `websearch_to_tsquery` reads it: words are ANDed,
 `"quoted words"` are phrases, `or` between words is OR, a leading `-` excludes a word or
