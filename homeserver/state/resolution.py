@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import cast
 
 from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY
 from homeserver.auth.rules import AuthError, auth_types_for_event, check_auth_rules
@@ -149,7 +150,7 @@ class _AuthEvents(Mapping[StateKey, Event]):
     (the auth rules read only the keys they select): the partially resolved state's entry,
     else the event's own auth event for that key; never a rejected one."""
 
-    __slots__ = ("_event", "_own", "_own_auth_events", "_state")
+    __slots__ = ("_event", "_last_event", "_last_key", "_own", "_own_auth_events", "_state")
 
     def __init__(
         self,
@@ -161,14 +162,22 @@ class _AuthEvents(Mapping[StateKey, Event]):
         self._event = event
         self._own_auth_events = own_auth_events
         self._own: Mapping[StateKey, Event] | None = None
+        # `key in m` is usually followed by `m[key]`: remember the last answer.
+        self._last_key: object = None
+        self._last_event: Event | None = None
 
-    def _lookup(self, key: StateKey) -> Event | None:
-        chosen = self._state.get(key)
-        if chosen is not None and chosen.rejected_reason is None:
-            return chosen
-        if self._own is None:
-            self._own = self._own_auth_events(self._event)
-        return self._own.get(key)
+    def _lookup(self, key: object) -> Event | None:
+        if key is self._last_key:
+            return self._last_event
+        state_key = cast(StateKey, key)
+        chosen = self._state.get(state_key)
+        if chosen is None or chosen.rejected_reason is not None:
+            own = self._own
+            if own is None:
+                own = self._own = self._own_auth_events(self._event)
+            chosen = own.get(state_key)
+        self._last_key, self._last_event = key, chosen
+        return chosen
 
     def __getitem__(self, key: StateKey) -> Event:
         chosen = self._lookup(key)
@@ -177,7 +186,7 @@ class _AuthEvents(Mapping[StateKey, Event]):
         return chosen
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, tuple) and self._lookup(key) is not None
+        return self._lookup(key) is not None
 
     def __iter__(self) -> Iterator[StateKey]:
         if self._own is None:
