@@ -46,9 +46,7 @@ async def test_tokens_outside_the_grammar_are_refused(database: Database, token:
     assert await RegistrationTokenStore(database).get(token) is None
 
 
-@pytest.mark.parametrize(
-    ("uses", "expiry"), [(-1, None), (2**31, None), (None, -1), (None, 2**63)]
-)
+@pytest.mark.parametrize(("uses", "expiry"), [(-1, None), (2**31, None), (None, -1), (None, 2**63)])
 async def test_out_of_range_uses_or_expiry_are_refused(
     database: Database, uses: int | None, expiry: int | None
 ) -> None:
