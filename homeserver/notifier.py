@@ -26,8 +26,12 @@ class Notifier:
     def add_listener(self, listener: EventListener) -> None:
         self._listeners.append(listener)
 
-    def on_new_event(self, event: Event, stream_position: int) -> None:
-        self.room_stream_position = max(self.room_stream_position, stream_position)
+    def on_new_event(self, event: Event, stream_position: int, *, persisted_up_to: int | None = None) -> None:
+        """`event` committed at `stream_position`. Readers may step up to `persisted_up_to`,
+        below which nothing is still in flight (an event of another room may hold a lower
+        position and commit later); without it, up to the event's own position."""
+        visible = stream_position if persisted_up_to is None else persisted_up_to
+        self.room_stream_position = max(self.room_stream_position, visible)
         for listener in self._listeners:
             listener(event, stream_position)
         self._wake()

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
 from clientapi.middleware import requester
-from clientapi.request import bool_field, field, read_json
+from clientapi.request import field, read_json
 from clientapi.responses import json_response
 from clientapi.routes.common import (
     MAX_EVENT_TYPE,
@@ -26,11 +26,12 @@ from homeserver.errors import BadJson, Forbidden, InvalidParam, NotFound
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event
 from homeserver.filters import RoomEventFilter
-from homeserver.ids import RoomID, UserID
+from homeserver.ids import RoomID, UserID, is_valid_room_alias
 from homeserver.rooms.create import CreateRoomRequest
 from homeserver.rooms.send import Draft, txn_key
 from homeserver.storage.events import TxnKey
 
+T = TypeVar("T")
 routes = web.RouteTableDef()
 ROOM = "/_matrix/client/v3/rooms/{room_id}"
 
@@ -41,35 +42,47 @@ def events_json(events: list[Event], **kw: Any) -> list[dict[str, Any]]:
 
 @routes.post("/_matrix/client/v3/createRoom")
 async def create_room(request: web.Request) -> web.Response:
+    """A malformed request is M_BAD_JSON (spec: createRoom's 400), wrong types included."""
     who = requester(request)
     body = await read_json(request)
-    visibility = field(body, "visibility", str) or "private"
+    visibility = _create_field(body, "visibility", str) or "private"
     if visibility not in ("public", "private"):
-        raise InvalidParam("visibility must be 'public' or 'private'")
-    invite = field(body, "invite", list) or []
-    initial_state = field(body, "initial_state", list) or []
+        raise BadJson("visibility must be 'public' or 'private'")
+    invite = _create_field(body, "invite", list) or []
+    is_direct = _create_field(body, "is_direct", bool)
     req = CreateRoomRequest(
         creator=who.user_id,
-        preset=field(body, "preset", str),
+        preset=_create_field(body, "preset", str),
         visibility=visibility,
-        room_alias_name=field(body, "room_alias_name", str),
-        name=field(body, "name", str),
-        topic=field(body, "topic", str),
-        invite=[user_id_value(u, "invite") for u in invite],
-        is_direct=bool_field(body, "is_direct", False),
-        initial_state=initial_state,
-        power_level_content_override=field(body, "power_level_content_override", dict),
-        creation_content=field(body, "creation_content", dict) or {},
-        room_version=field(body, "room_version", str),
+        room_alias_name=_create_field(body, "room_alias_name", str),
+        name=_create_field(body, "name", str),
+        topic=_create_field(body, "topic", str),
+        invite=[user_id_value(u, "invite") if isinstance(u, str) else _not_a_user(u) for u in invite],
+        is_direct=bool(is_direct),
+        initial_state=_create_field(body, "initial_state", list) or [],
+        power_level_content_override=_create_field(body, "power_level_content_override", dict),
+        creation_content=_create_field(body, "creation_content", dict) or {},
+        room_version=_create_field(body, "room_version", str),
     )
     room_id = await request.app[ROOM_CREATOR].create(req)
     return json_response({"room_id": room_id})
 
 
+def _create_field(body: dict[str, Any], key: str, kind: type[T]) -> T | None:
+    try:
+        return field(body, key, kind)
+    except InvalidParam as e:
+        raise BadJson(e.message) from None
+
+
+def _not_a_user(value: object) -> UserID:
+    raise BadJson("invite must be a list of user ID strings")
+
+
 def _txn(request: web.Request, endpoint: str) -> TxnKey:
     who = requester(request)
     txn_id = short_param(request, "txn_id", MAX_TXN_ID)
-    return TxnKey(who.user_id, who.device_id, txn_key(endpoint, txn_id))
+    return TxnKey(who.user_id, who.device_id, txn_key(endpoint, txn_id), txn_id)
 
 
 @routes.put(ROOM + "/send/{event_type}/{txn_id}")
@@ -100,15 +113,30 @@ async def put_state(request: web.Request) -> web.Response:
 
 
 async def _check_canonical_alias(request: web.Request, room_id: RoomID, content: dict[str, Any]) -> None:
-    """m.room.canonical_alias may only name aliases that point to this room (spec: 400
-    M_BAD_ALIAS otherwise)."""
-    aliases = [content.get("alias")] if content.get("alias") is not None else []
+    """New aliases in m.room.canonical_alias must be valid (M_INVALID_PARAM) and point to this
+    room (M_BAD_ALIAS). Aliases already in the current event are not checked again, so an
+    alias that stopped resolving does not block every other change (spec: PUT state)."""
+    alias = content.get("alias")
     alt = content.get("alt_aliases", [])
     if not isinstance(alt, list):
-        raise BadJson("alt_aliases must be a list")
-    for alias in [*aliases, *alt]:
-        if not isinstance(alias, str) or await request.app[ROOMS].resolve_alias(alias) != room_id:
-            raise BadAlias("An alias does not point to this room")
+        raise InvalidParam("alt_aliases must be a list of room aliases")
+    named = ([alias] if alias is not None else []) + alt
+    for value in named:
+        if not isinstance(value, str) or not is_valid_room_alias(value):
+            raise InvalidParam("Invalid room alias in m.room.canonical_alias")
+    key = ("m.room.canonical_alias", "")
+    events = request.app[EVENTS]
+    current_id = (await events.current_state_ids(room_id, [key])).get(key)
+    current = await events.get_event(current_id) if current_id is not None else None
+    known: set[object] = set()
+    if current is not None:
+        known.add(current.content.get("alias"))
+        old_alt = current.content.get("alt_aliases")
+        if isinstance(old_alt, list):
+            known.update(a for a in old_alt if isinstance(a, str))
+    for value in named:
+        if value not in known and await request.app[ROOMS].resolve_alias(value) != room_id:
+            raise BadAlias(f"The alias {value[:255]} does not point to this room")
 
 
 class BadAlias(InvalidParam):
@@ -210,36 +238,48 @@ def _filter_param(raw: str | None) -> RoomEventFilter:
     return RoomEventFilter.from_json(data)
 
 
+MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
+
+
 @routes.get(ROOM + "/members")
 async def members(request: web.Request) -> web.Response:
+    """`membership` and `not_membership` together are an 'or' (spec): members whose
+    membership is `membership`, or is not `not_membership`."""
     who = requester(request)
     room_id = room_id_param(request)
-    state = await request.app[TIMELINE].state(who.user_id, room_id)
-    wanted = request.query.get("membership")
-    unwanted = request.query.get("not_membership")
-    chunk = [
-        e
-        for e in state
-        if e.type == "m.room.member"
-        and (wanted is None or e.membership == wanted)
-        and (unwanted is None or e.membership != unwanted)
-    ]
-    return json_response({"chunk": events_json(chunk)})
+    wanted = _membership_param(request, "membership")
+    unwanted = _membership_param(request, "not_membership")
+    found = await request.app[TIMELINE].members(who.user_id, room_id, request.query.get("at"))
+
+    def keep(event: Event) -> bool:
+        if wanted is not None and unwanted is not None:
+            return event.membership == wanted or event.membership != unwanted
+        return (wanted is None or event.membership == wanted) and (
+            unwanted is None or event.membership != unwanted
+        )
+
+    return json_response({"chunk": events_json([e for e in found if keep(e)])})
+
+
+def _membership_param(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in MEMBERSHIPS:
+        raise InvalidParam(f"{name} must be one of {', '.join(MEMBERSHIPS)}")
+    return value
 
 
 @routes.get(ROOM + "/joined_members")
 async def joined_members(request: web.Request) -> web.Response:
     who = requester(request)
     room_id = room_id_param(request)
-    membership = await request.app[ROOMS].membership(room_id, who.user_id)
-    if membership is None or membership.membership != "join":
-        raise Forbidden("You are not in this room")
-    state = await request.app[TIMELINE].state(who.user_id, room_id)
-    joined = {
-        e.state_key: {"display_name": e.content.get("displayname"), "avatar_url": e.content.get("avatar_url")}
-        for e in state
-        if e.type == "m.room.member" and e.membership == "join"
-    }
+    joined: dict[str, dict[str, Any]] = {}
+    for event in await request.app[TIMELINE].joined_members(who.user_id, room_id):
+        profile: dict[str, Any] = {}
+        for key, name in (("displayname", "display_name"), ("avatar_url", "avatar_url")):
+            value = event.content.get(key)
+            if isinstance(value, str):
+                profile[name] = value
+        joined[event.state_key or ""] = profile
     return json_response({"joined": joined})
 
 

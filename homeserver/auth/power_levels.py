@@ -182,6 +182,15 @@ def _levels(content: Mapping[str, Any], section: str, version: RoomVersion) -> d
     return {key: level for key, level in parsed.items() if level is not None}
 
 
+def power_levels_content_error(content: Mapping[str, Any], version: RoomVersion) -> str | None:
+    """Why this m.room.power_levels content is malformed for the room version, or None."""
+    try:
+        _validate_content(content, version)
+    except AuthError as e:
+        return e.reason
+    return None
+
+
 def _validate_content(content: Mapping[str, Any], version: RoomVersion) -> None:
     """Every level must be valid for the room version (v10+: integers only) and `users` must map
     valid user IDs to levels. Before v10 the spec only names `users`; other invalid values

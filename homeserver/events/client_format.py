@@ -30,6 +30,9 @@ def client_event(
     if redacts is not None:
         out["redacts"] = redacts  # top level in every version, for older clients
     extra = dict(unsigned or {})
+    stored = pdu.get("unsigned")
+    if isinstance(stored, dict) and "redacted_because" in stored:  # set when it was redacted
+        extra.setdefault("redacted_because", stored["redacted_because"])
     extra["age"] = max(0, (now if now is not None else now_ms()) - event.origin_server_ts)
     out["unsigned"] = extra
     return out

@@ -46,6 +46,10 @@ class EventFormatError(ValueError):
     """The event does not have its room version's format, or breaks a size limit."""
 
 
+class EventTooLarge(EventFormatError):
+    """The event is over the 64 KiB limit as canonical JSON."""
+
+
 def _utf8_len(text: str) -> int:
     # Only non-ASCII text can be longer in bytes than in characters.
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
@@ -137,7 +141,7 @@ def _check_size_and_values(pdu: Mapping[str, Any], version: RoomVersion) -> None
     except CanonicalJsonError as exc:
         raise EventFormatError(f"event is not canonical JSON: {exc}") from None
     if len(encoded) > MAX_PDU_SIZE:
-        raise EventFormatError(f"event is too large: {len(encoded)} bytes (limit {MAX_PDU_SIZE})")
+        raise EventTooLarge(f"event is too large: {len(encoded)} bytes (limit {MAX_PDU_SIZE})")
 
 
 def validate_pdu(pdu: Mapping[str, Any], version: RoomVersion) -> None:

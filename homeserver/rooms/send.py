@@ -15,21 +15,35 @@ import asyncio
 import hashlib
 import secrets
 from collections import OrderedDict
-from collections.abc import Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from homeserver.auth.errors import AuthError
-from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY, named_level, power_level_in_state
+from homeserver.auth.power_levels import (
+    CREATE_KEY,
+    POWER_LEVELS_KEY,
+    named_level,
+    power_level_in_state,
+    power_levels_content_error,
+)
 from homeserver.auth.rules import auth_types_for_event, check_auth_rules
 from homeserver.clock import now_ms
 from homeserver.crypto.event_signing import hash_sign_and_id
 from homeserver.crypto.keys import SigningKey
-from homeserver.errors import BadJson, Forbidden, NotFound, UnsupportedRoomVersion
+from homeserver.errors import (
+    BadJson,
+    Forbidden,
+    InvalidRoomState,
+    NotFound,
+    TooLarge,
+    UnsupportedRoomVersion,
+)
+from homeserver.events.client_format import client_event
 from homeserver.events.model import Event, StateKey
-from homeserver.events.redaction import redact
-from homeserver.events.validation import EventFormatError, validate_pdu
+from homeserver.events.redaction import redact, with_redacted_because
+from homeserver.events.validation import EventFormatError, EventTooLarge, validate_pdu
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.notifier import Notifier
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
@@ -58,6 +72,15 @@ class Draft:
     redacts: EventID | None = None
 
 
+InitialEvent = tuple[str, str, Mapping[str, Any]]  # (type, state_key, content) of a new room's state
+
+
+@dataclass(frozen=True)
+class NewRoomOptions:
+    alias: str | None = None  # a local alias created with the room
+    is_public: bool = False  # listed in the room directory
+
+
 @dataclass
 class RoomHead:
     """The room's write position, owned by whoever holds the room's lock."""
@@ -69,10 +92,25 @@ class RoomHead:
     chain_length: int
 
 
-@dataclass
-class _Locks:
-    locks: dict[RoomID, asyncio.Lock] = field(default_factory=dict)
-    users: dict[RoomID, int] = field(default_factory=dict)
+class _KeyedLocks:
+    """One asyncio.Lock per key, dropped once nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._users: dict[Any, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Any) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if self._users[key] == 0:  # nobody waits: drop it, so idle keys cost nothing
+                del self._users[key]
+                del self._locks[key]
 
 
 def txn_key(endpoint: str, txn_id: str) -> str:
@@ -100,24 +138,14 @@ class EventPipeline:
         self._key = signing_key
         self.streams = streams
         self._groups = state_groups
-        self._locks = _Locks()
+        self._locks = _KeyedLocks()  # one writer per room
+        self._txns = _KeyedLocks()  # one attempt at a time per client transaction
         self._heads: OrderedDict[RoomID, RoomHead] = OrderedDict()
 
     # Locks and heads
 
-    @asynccontextmanager
-    async def _room_lock(self, room_id: RoomID) -> Any:
-        locks = self._locks
-        lock = locks.locks.setdefault(room_id, asyncio.Lock())
-        locks.users[room_id] = locks.users.get(room_id, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            locks.users[room_id] -= 1
-            if locks.users[room_id] == 0:  # nobody waits: drop it, so idle rooms cost nothing
-                del locks.users[room_id]
-                del locks.locks[room_id]
+    def _room_lock(self, room_id: RoomID) -> AbstractAsyncContextManager[None]:
+        return self._locks.hold(room_id)
 
     async def _head(self, room_id: RoomID) -> RoomHead:
         head = self._heads.get(room_id)
@@ -142,10 +170,22 @@ class EventPipeline:
 
     # Creating a room
 
-    async def create_room(self, creator: UserID, version: RoomVersion, content: Mapping[str, Any]) -> Event:
-        """Send the m.room.create event of a new room; the room ID comes with it."""
+    async def create_room(
+        self,
+        creator: UserID,
+        version: RoomVersion,
+        content: Mapping[str, Any],
+        initial: Sequence[InitialEvent] = (),
+        *,
+        new_room: NewRoomOptions | None = None,
+    ) -> list[Event]:
+        """Create a room: its m.room.create event (which gives the room ID), then `initial`
+        (state events and memberships, all sent by the creator), built and authorised in
+        memory and persisted in one transaction, so a refused event leaves no half-made room
+        (M_INVALID_ROOM_STATE). Returns the events, create event first."""
         if version.identifier not in CREATABLE_VERSIONS:
             raise UnsupportedRoomVersion(f"Room version {version.identifier} is not supported for new rooms")
+        options = new_room or NewRoomOptions()
         pdu: dict[str, Any] = {
             "type": "m.room.create",
             "state_key": "",
@@ -158,24 +198,85 @@ class EventPipeline:
         }
         if not version.room_id_is_create_event_hash:
             pdu["room_id"] = f"!{secrets.token_urlsafe(18)}:{self._server_name}"
-        event = self._finish(pdu, version)
-        self._check(event, {})
-        room_id = event.room_id
-        group = self._groups.next()
-        async with self._room_lock(room_id):
-            with self.streams.allocate() as position:
-                await self._store.persist(
-                    EventToPersist(
-                        event=event,
-                        stream_ordering=position,
-                        state_group=group,
-                        new_state_group=NewStateGroup(group, None, 0, {event.key: event.event_id}),
-                        new_room=NewRoom(room_id, version.identifier, creator, event.origin_server_ts),
-                    )
+        create = self._finish(pdu, version)
+        self._check_initial(create, {})
+        room_id = create.room_id
+        state: dict[StateKey, Event] = {create.key: create}
+        built = [create]
+        for event_type, state_key, event_content in initial:
+            event_content = dict(event_content)
+            selection = auth_types_for_event(event_type, creator, state_key, event_content, version)
+            pdu = {
+                "room_id": room_id,
+                "type": event_type,
+                "state_key": state_key,
+                "sender": creator,
+                "content": event_content,
+                "origin_server_ts": now_ms(),
+                "depth": built[-1].depth + 1,
+                "prev_events": [built[-1].event_id],
+                "auth_events": sorted(state[key].event_id for key in selection if key in state),
+            }
+            event = self._finish(pdu, version)
+            self._check_initial(event, state)
+            state[event.key] = event
+            built.append(event)
+        # A snapshot for the create event, then one delta per state event (and a snapshot
+        # again whenever the chain of deltas gets long).
+        items: list[EventToPersist] = []
+        group: int | None = None
+        chain = 0
+        before: dict[StateKey, EventID] = {}
+        for event in built:
+            replaced = before.get(event.key)
+            before[event.key] = event.event_id
+            previous, group = group, self._groups.next()
+            if previous is None or chain >= MAX_STATE_CHAIN:
+                new_group, chain = NewStateGroup(group, None, 0, dict(before)), 0
+            else:
+                chain += 1
+                new_group = NewStateGroup(group, previous, chain, {event.key: event.event_id})
+            items.append(
+                EventToPersist(
+                    event=event,
+                    stream_ordering=0,
+                    state_group=group,
+                    new_state_group=new_group,
+                    replaces_state=replaced,
+                    new_room=(
+                        NewRoom(
+                            room_id,
+                            version.identifier,
+                            creator,
+                            event.origin_server_ts,
+                            alias=options.alias,
+                            is_public=options.is_public,
+                        )
+                        if event is create
+                        else None
+                    ),
                 )
-            self._heads[room_id] = RoomHead(version, [event.event_id], 1, group, 0)
-        self._notifier.on_new_event(event, position)
-        return event
+            )
+        async with self._room_lock(room_id):
+            with ExitStack() as positions:
+                allocate = self.streams.allocate
+                items = [replace(i, stream_ordering=positions.enter_context(allocate())) for i in items]
+                await self._store.persist_many(items)
+            last = built[-1]
+            self._heads[room_id] = RoomHead(version, [last.event_id], last.depth, group, chain)
+        for item in items:
+            self._notify(item.event, item.stream_ordering)
+        return built
+
+    @staticmethod
+    def _check_initial(event: Event, state: Mapping[StateKey, Event]) -> None:
+        try:
+            check_auth_rules(event, state)
+        except AuthError as e:
+            raise InvalidRoomState(f"{event.type} event not allowed: {e.reason}") from None
+
+    def _notify(self, event: Event, position: int) -> None:
+        self._notifier.on_new_event(event, position, persisted_up_to=self.streams.current)
 
     # Sending
 
@@ -183,24 +284,31 @@ class EventPipeline:
         """Build, authorise, sign and persist one event; returns it once it is durable. A
         repeated transaction ID returns the event it first produced. `prune`: the target of a
         redaction, whose content is removed from storage in the same transaction."""
-        if draft.txn is not None and (existing := await self._event_for_txn(draft.txn)) is not None:
-            return existing
-        async with self._room_lock(draft.room_id):
-            if draft.txn is not None and (existing := await self._event_for_txn(draft.txn)) is not None:
+        if draft.txn is None:
+            return await self._send(draft, prune)
+        async with self._txns.hold(draft.txn):  # a retry waits for the first attempt to finish
+            if (existing := await self._event_for_txn(draft.txn)) is not None:
                 return existing
+            return await self._send(draft, prune)
+
+    async def _send(self, draft: Draft, prune: Event | None) -> Event:
+        async with self._room_lock(draft.room_id):
             head = await self._head(draft.room_id)
             event, auth_state, replaced = await self._build(draft, head)
             self._check(event, auth_state)
             await check_new_relation(event, self._store, self._relations)
             item, group, chain = await self._plan(event, head, replaced, draft.txn)
             if prune is not None:
-                item = replace(item, prune=(prune.event_id, redact(prune.pdu, prune.room_version)))
+                because = client_event(event, unsigned=None)
+                del because["unsigned"]  # its age would freeze; clients get the redaction itself
+                pruned = with_redacted_because(redact(prune.pdu, prune.room_version), because)
+                item = replace(item, prune=(prune.event_id, pruned))
             with self.streams.allocate() as position:
                 await self._store.persist(replace(item, stream_ordering=position))
             head.extremities = [event.event_id]
             head.depth = event.depth
             head.state_group, head.chain_length = group, chain
-        self._notifier.on_new_event(event, position)
+        self._notify(event, position)
         return event
 
     async def _event_for_txn(self, txn: TxnKey) -> Event | None:
@@ -241,9 +349,15 @@ class EventPipeline:
         return self._finish(pdu, version), auth_state, replaced
 
     def _finish(self, pdu: dict[str, Any], version: RoomVersion) -> Event:
+        if pdu["type"] == POWER_LEVELS_KEY[0] and pdu.get("state_key") == "":
+            problem = power_levels_content_error(pdu["content"], version)
+            if problem is not None:
+                raise BadJson(f"Invalid power levels: {problem}")
         try:
             event_id, signed = hash_sign_and_id(pdu, version, self._server_name, self._key)
             validate_pdu(signed, version)
+        except EventTooLarge as e:
+            raise TooLarge(str(e)) from None
         except (EventFormatError, ValueError) as e:
             raise BadJson(f"Invalid event: {e}") from None
         return Event(event_id, version, signed)

@@ -11,7 +11,7 @@ from homeserver.errors import Forbidden, InvalidParam, NotFound
 from homeserver.events.model import Event, StateKey
 from homeserver.filters import RoomEventFilter
 from homeserver.ids import EventID, RoomID, UserID
-from homeserver.rooms.visibility import Visibility
+from homeserver.rooms.visibility import Viewer, Visibility
 from homeserver.storage.events import EventStore, TopologicalPosition
 from homeserver.storage.rooms import RoomStore
 
@@ -48,9 +48,19 @@ class Timeline:
         self._visibility = visibility
         self._ignored = ignored
 
+    async def _viewer(self, user_id: UserID, room_id: RoomID) -> Viewer:
+        """The user as a reader of the room: a member now or before (not forgotten since), or
+        anyone at all in a world-readable room; 403 otherwise (invited and knocking users
+        included, as for a room that does not exist)."""
+        viewer = await self._visibility.viewer(user_id, room_id)
+        if viewer.is_member:
+            return viewer
+        if await self._rooms.exists(room_id) and await self._visibility.world_readable(room_id):
+            return viewer
+        raise Forbidden("You are not allowed to view this room")
+
     async def _require_room_access(self, user_id: UserID, room_id: RoomID) -> None:
-        if not await self._rooms.exists(room_id) or not await self._visibility.can_see_room(user_id, room_id):
-            raise Forbidden("You are not allowed to view this room")
+        await self._viewer(user_id, room_id)
 
     async def parse_token(self, room_id: RoomID, token: str) -> TopologicalPosition:
         """`t<depth>_<stream>` from /messages, or `s<stream>...` from /sync."""
@@ -86,11 +96,14 @@ class Timeline:
     ) -> Page:
         """One page of /messages. `end` continues after the last event read (not just the
         last one returned: filtered-out events are not read again); it is omitted once the
-        room has no more events in that direction."""
-        await self._require_room_access(user_id, room_id)
+        room has no more events in that direction. A former member's pages stop at their
+        leave: nothing after it is theirs to see, so it is not even scanned."""
+        viewer = await self._viewer(user_id, room_id)
         limit = max(0, min(limit, MAX_LIMIT))
         position = await self.parse_token(room_id, from_token) if from_token else None
         stop = await self.parse_token(room_id, to_token) if to_token else None
+        if viewer.has_left:
+            position, stop = await self._clamp_to_leave(viewer, position, stop, backwards)
         batch = max(limit * 2, 10)
         ignored = await self._ignored.ignored_users(user_id) if self._ignored else frozenset()
         chunk: list[Event] = []
@@ -108,7 +121,7 @@ class Timeline:
             wanted = [
                 fetched[eid] for eid, _ in rows if eid in fetched and event_filter.matches(fetched[eid])
             ]
-            visible = {e.event_id for e in await self._visibility.filter(user_id, room_id, wanted)}
+            visible = {e.event_id for e in await self._visibility.filter_for(viewer, wanted)}
             visible -= {e.event_id for e in wanted if e.sender in ignored and not e.is_state}
             for index, (eid, pos) in enumerate(rows):
                 first = first or pos
@@ -125,35 +138,85 @@ class Timeline:
         else:
             start = "t0_0"
         end = format_token(position) if more and position is not None else None
-        state = await self._lazy_members(room_id, chunk) if event_filter.lazy_load_members else []
+        state = await self._lazy_members(viewer, chunk) if event_filter.lazy_load_members else []
         return Page(chunk, start, end, state)
 
-    async def _lazy_members(self, room_id: RoomID, chunk: Sequence[Event]) -> list[Event]:
-        senders = {e.sender for e in chunk}
-        keys: list[StateKey] = [("m.room.member", s) for s in senders]
-        ids = await self._events.current_state_ids(room_id, keys)
+    async def _clamp_to_leave(
+        self,
+        viewer: Viewer,
+        position: TopologicalPosition | None,
+        stop: TopologicalPosition | None,
+        backwards: bool,
+    ) -> tuple[TopologicalPosition | None, TopologicalPosition | None]:
+        assert viewer.membership is not None
+        leave = await self._events.position_of(viewer.membership.event_id)
+        if leave is None:
+            return position, stop
+        after_leave = _just_outside(leave, backwards=True)  # the leave itself is still theirs
+        if backwards:
+            if position is None or _pair(position) > _pair(after_leave):
+                position = after_leave
+        elif stop is None or _pair(stop) > _pair(after_leave):
+            stop = after_leave
+        return position, stop
+
+    async def _lazy_members(self, viewer: Viewer, chunk: Sequence[Event]) -> list[Event]:
+        keys: list[StateKey] = [("m.room.member", s) for s in {e.sender for e in chunk}]
+        return await self._state_events(viewer, keys) if keys else []
+
+    async def _state_events(self, viewer: Viewer, keys: Sequence[StateKey] | None = None) -> list[Event]:
+        """The state a reader sees (all of it, or only `keys`): the current state for members
+        and world-readable peekers, the state when they left for former members."""
+        if viewer.has_left:
+            assert viewer.membership is not None
+            meta = (await self._events.get_meta([viewer.membership.event_id])).get(viewer.membership.event_id)
+            if meta is None or meta.state_group is None:
+                return []
+            ids = await self._events.state_ids_at_group(meta.state_group, keys)
+        else:
+            ids = await self._events.current_state_ids(viewer.room_id, keys)
         found = await self._events.get_events(list(ids.values()))
         return [found[eid] for eid in ids.values() if eid in found]
 
     async def state(self, user_id: UserID, room_id: RoomID) -> list[Event]:
         """The current state for members; the state when they left for former members."""
-        await self._require_room_access(user_id, room_id)
-        membership = await self._rooms.membership(room_id, user_id)
-        if membership is not None and membership.membership != "join":
-            meta = (await self._events.get_meta([membership.event_id])).get(membership.event_id)
-            if meta is None or meta.state_group is None:
-                return []
-            ids = await self._events.state_ids_at_group(meta.state_group)
-        else:
-            ids = await self._events.current_state_ids(room_id)
-        found = await self._events.get_events(list(ids.values()))
-        return [found[eid] for eid in ids.values() if eid in found]
+        return await self._state_events(await self._viewer(user_id, room_id))
 
     async def state_event(self, user_id: UserID, room_id: RoomID, event_type: str, state_key: str) -> Event:
-        for event in await self.state(user_id, room_id):
-            if event.type == event_type and event.state_key == state_key:
-                return event
-        raise NotFound("State event not found")
+        found = await self._state_events(await self._viewer(user_id, room_id), [(event_type, state_key)])
+        if not found:
+            raise NotFound("State event not found")
+        return found[0]
+
+    async def members(self, user_id: UserID, room_id: RoomID, at: str | None = None) -> list[Event]:
+        """The room's member events as the user may see them: now, when they left, or at a
+        pagination token (never past a former member's leave)."""
+        viewer = await self._viewer(user_id, room_id)
+        position = await self.parse_token(room_id, at) if at is not None else None
+        if viewer.has_left:
+            position, _ = await self._clamp_to_leave(viewer, position, None, backwards=True)
+        if position is None:
+            current = await self._rooms.members(room_id)  # the index, not a full state read
+            found = await self._events.get_events([m.event_id for m in current])
+            return [found[m.event_id] for m in current if m.event_id in found]
+        group = await self._events.state_group_at(room_id, position)
+        ids = await self._events.state_ids_at_group(group) if group is not None else {}
+        wanted = [eid for (etype, _), eid in ids.items() if etype == "m.room.member"]
+        found = await self._events.get_events(wanted)
+        return sorted((found[eid] for eid in wanted if eid in found), key=lambda e: e.state_key or "")
+
+    async def joined_members(self, user_id: UserID, room_id: RoomID) -> list[Event]:
+        """The joined members' events, for joined members only (spec: /joined_members)."""
+        membership = await self._rooms.membership(room_id, user_id)
+        if membership is None or membership.membership != "join":
+            raise Forbidden("You are not in this room")
+        joined = await self._rooms.members(room_id, ["join"])
+        found = await self._events.get_events([m.event_id for m in joined])
+        return [found[m.event_id] for m in joined if m.event_id in found]
+
+
+def _pair(position: TopologicalPosition) -> tuple[int, int]:
+    return (position.depth, position.stream)
 
 
 def _just_outside(position: TopologicalPosition, backwards: bool) -> TopologicalPosition:

@@ -2,20 +2,44 @@
 
 A user sees an event if, at that event, the room was world_readable, or they were joined, or
 they were invited and history was `invited`, or history was `shared` and they joined at some
-point after it (they are joined now, or they left after having been joined).
+point after it (they are joined now, or they left after having been joined). Users always
+see their own membership changes (a kicked user sees the kick). A forgotten room is, to its
+former member, like any room they were never in.
 The state at an event comes from its state group; a page of events usually spans few groups,
 so the lookups are one per distinct group, not one per event."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.storage.events import EventStore
-from homeserver.storage.rooms import RoomStore
+from homeserver.storage.rooms import Membership, RoomStore
 
 HISTORY_KEY: StateKey = ("m.room.history_visibility", "")
+NONE = EventID("")
+READS_HISTORY = ("join", "leave", "ban")  # memberships whose holder may read the room's history
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A user looking at one room: their membership there, worked out once per request."""
+
+    user_id: UserID
+    room_id: RoomID
+    membership: Membership | None  # None when never in the room, or when it was forgotten
+    joined_until: int | None  # see Visibility._joined_until
+
+    @property
+    def is_member(self) -> bool:
+        """Joined now, or left (or was banned): may read the history they could see."""
+        return self.membership is not None and self.membership.membership in READS_HISTORY
+
+    @property
+    def has_left(self) -> bool:
+        return self.membership is not None and self.membership.membership in ("leave", "ban")
 
 
 class Visibility:
@@ -23,10 +47,21 @@ class Visibility:
         self._events = events
         self._rooms = rooms
 
+    async def viewer(self, user_id: UserID, room_id: RoomID) -> Viewer:
+        membership = await self._rooms.membership(room_id, user_id)
+        if membership is not None and membership.forgotten:
+            membership = None
+        return Viewer(user_id, room_id, membership, await self._joined_until(membership))
+
     async def filter(self, user_id: UserID, room_id: RoomID, events: Sequence[Event]) -> list[Event]:
         if not events:
             return []
-        joined_until = await self._joined_until(room_id, user_id)
+        return await self.filter_for(await self.viewer(user_id, room_id), events)
+
+    async def filter_for(self, viewer: Viewer, events: Sequence[Event]) -> list[Event]:
+        if not events:
+            return []
+        user_id = viewer.user_id
         metas = await self._events.get_meta([e.event_id for e in events])
         member_key: StateKey = ("m.room.member", user_id)
         groups = {m.state_group for m in metas.values() if m.state_group is not None}
@@ -40,22 +75,22 @@ class Visibility:
             meta = metas.get(event.event_id)
             if meta is None or meta.state_group is None:
                 continue
+            if viewer.membership is not None and event.type == "m.room.member" and event.state_key == user_id:
+                visible.append(event)  # one always sees one's own membership changes
+                continue
             state = state_by_group[meta.state_group]
-            history = _content_str(
-                state_events.get(state.get(HISTORY_KEY, EventID(""))), "history_visibility"
-            )
-            membership = _content_str(state_events.get(state.get(member_key, EventID(""))), "membership")
-            if event.type == "m.room.member" and event.state_key == user_id:
-                membership = event.membership  # one always sees one's own membership changes
-            joined_after = joined_until is not None and meta.stream_ordering < joined_until
+            history = _content_str(state_events.get(state.get(HISTORY_KEY, NONE)), "history_visibility")
+            membership = _content_str(state_events.get(state.get(member_key, NONE)), "membership")
+            if viewer.membership is None:
+                membership = None  # forgotten: no longer counts as having been there
+            joined_after = viewer.joined_until is not None and meta.stream_ordering < viewer.joined_until
             if _may_see(history or "shared", membership, joined_after):
                 visible.append(event)
         return visible
 
-    async def _joined_until(self, room_id: RoomID, user_id: UserID) -> int | None:
+    async def _joined_until(self, current: Membership | None) -> int | None:
         """The stream position up to which the user has been joined at some later point:
         infinity while joined; the position of their leave if they left after being joined."""
-        current = await self._rooms.membership(room_id, user_id)
         if current is None:
             return None
         if current.membership == "join":
@@ -68,16 +103,16 @@ class Visibility:
         previous = await self._events.get_event(meta.replaces_state)
         return current.stream_ordering if previous is not None and previous.membership == "join" else None
 
-    async def can_see_room(self, user_id: UserID, room_id: RoomID) -> bool:
-        """Whether the user may read the room at all: ever a member, or world-readable."""
-        if await self._rooms.membership(room_id, user_id) is not None:
-            return True
+    async def world_readable(self, room_id: RoomID) -> bool:
         ids = await self._events.current_state_ids(room_id, [HISTORY_KEY])
         events = await self._events.get_events(list(ids.values()))
-        return (
-            _content_str(events.get(ids.get(HISTORY_KEY, EventID(""))), "history_visibility")
-            == "world_readable"
-        )
+        history = _content_str(events.get(ids.get(HISTORY_KEY, NONE)), "history_visibility")
+        return history == "world_readable"
+
+    async def can_see_room(self, user_id: UserID, room_id: RoomID) -> bool:
+        """Whether the user may read the room at all: joined now or before (and not forgotten
+        since), or the room is world-readable. Invited and knocking users may not."""
+        return (await self.viewer(user_id, room_id)).is_member or await self.world_readable(room_id)
 
 
 def _content_str(event: Event | None, key: str) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.events.model import Event, StateKey
@@ -20,11 +21,13 @@ from homeserver.ids import EventID, RoomID, UserID
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.storage.database import Database
 from homeserver.storage.dialect import upsert
+from homeserver.storage.rooms import AliasInUse
 from homeserver.storage.search import update_search_index
 from homeserver.storage.tables import (
     current_state,
     event_txn_ids,
     events,
+    room_aliases,
     room_forward_extremities,
     room_memberships,
     rooms,
@@ -42,6 +45,8 @@ class NewRoom:
     room_version: str
     creator: UserID
     created_ts: int
+    alias: str | None = None  # created with the room; taken already -> AliasInUse, nothing stored
+    is_public: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class TxnKey:
     user_id: UserID
     device_id: str
     txn_key: str
+    txn_id: str | None = None  # as the client sent it, echoed in unsigned.transaction_id
 
 
 @dataclass(frozen=True)
@@ -91,18 +97,33 @@ class EventStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._cache: OrderedDict[EventID, Event] = OrderedDict()
+        # Bumped whenever a stored event changes (redaction): a read that started before a
+        # change may have the old row and must not put it into the cache.
+        self._changes = 0
 
     # Writing
 
     async def persist(self, item: EventToPersist) -> None:
-        async with self._db.transaction() as conn:
-            await self._persist(conn, item)
-        self._remember(item.event)
-        if item.prune is not None:
-            self._cache.pop(item.prune[0], None)
+        await self.persist_many([item])
+
+    async def persist_many(self, items: Sequence[EventToPersist]) -> None:
+        """Several events (a new room's first ones) in one transaction: all or nothing."""
+        try:
+            async with self._db.transaction() as conn:
+                for item in items:
+                    await self._persist(conn, item)
+        except IntegrityError:
+            if any(i.new_room is not None and i.new_room.alias is not None for i in items):
+                raise AliasInUse("Room alias already taken") from None
+            raise
+        for item in items:
+            self._remember(item.event)
+            if item.prune is not None:
+                self._forget(item.prune[0])
 
     async def _persist(self, conn: AsyncConnection, item: EventToPersist) -> None:
         from homeserver.storage.relations import index_relation, unindex_relation  # imports this module
+
         event = item.event
         if item.new_room is not None:
             r = item.new_room
@@ -112,9 +133,13 @@ class EventStore:
                     room_version=r.room_version,
                     creator=r.creator,
                     created_ts=r.created_ts,
-                    is_public=False,
+                    is_public=r.is_public,
                 )
             )
+            if r.alias is not None:
+                await conn.execute(
+                    room_aliases.insert().values(alias=r.alias, room_id=r.room_id, creator=r.creator)
+                )
         await conn.execute(
             events.insert().values(
                 stream_ordering=item.stream_ordering,
@@ -152,6 +177,7 @@ class EventStore:
                     user_id=item.txn.user_id,
                     device_id=item.txn.device_id,
                     txn_key=item.txn.txn_key,
+                    txn_id=item.txn.txn_id,
                     event_id=event.event_id,
                     created_ts=event.origin_server_ts,
                 )
@@ -227,6 +253,7 @@ class EventStore:
                 found[eid] = cached
             else:
                 missing.append(eid)
+        changes = self._changes
         for i in range(0, len(missing), BATCH):
             rows = await self._db.fetch_all(
                 select(events.c.event_id, events.c.json, events.c.rejected_reason, rooms.c.room_version)
@@ -241,7 +268,8 @@ class EventStore:
                     rejected_reason=row.rejected_reason,
                 )
                 found[event.event_id] = event
-                self._remember(event)
+                if changes == self._changes:
+                    self._remember(event)
         return found
 
     async def get_event(self, event_id: EventID) -> Event | None:
@@ -251,6 +279,10 @@ class EventStore:
         from homeserver.state.source import walk_auth_chain
 
         return await walk_auth_chain(self, event_ids)
+
+    def _forget(self, event_id: EventID) -> None:
+        self._changes += 1
+        self._cache.pop(event_id, None)
 
     def _remember(self, event: Event) -> None:
         self._cache[event.event_id] = event
@@ -320,9 +352,7 @@ class EventStore:
         )
         if start is not None:
             if backwards:
-                stmt = stmt.where(
-                    or_(c.depth < start.depth, and_(c.depth == start.depth, c.stream_ordering < start.stream))
-                )
+                stmt = stmt.where(_before(start))
             else:
                 stmt = stmt.where(
                     or_(c.depth > start.depth, and_(c.depth == start.depth, c.stream_ordering > start.stream))
@@ -339,8 +369,8 @@ class EventStore:
         return TopologicalPosition(meta.depth, meta.stream_ordering) if meta else None
 
     async def position_at_stream(self, room_id: RoomID, stream: int) -> TopologicalPosition:
-        """The DAG position matching a stream position: just after the last event of the
-        room at or before it (for /messages from a /sync token)."""
+        """The DAG position matching a stream position: just after the last event of the room at
+        or before it (for /messages from a /sync token)."""
         row = await self._db.fetch_one(
             select(events.c.depth, events.c.stream_ordering)
             .where(events.c.room_id == room_id, events.c.stream_ordering <= stream)
@@ -350,6 +380,26 @@ class EventStore:
         if row is None:
             return TopologicalPosition(0, 0)
         return TopologicalPosition(row.depth, row.stream_ordering + 1)
+
+    async def state_group_at(self, room_id: RoomID, position: TopologicalPosition) -> int | None:
+        """The room's state group at a position: that of the last event strictly before it,
+        where backwards pagination from the same position would continue."""
+        c = events.c
+        return await self._db.fetch_value(  # type: ignore[no-any-return]
+            select(c.state_group)
+            .where(
+                c.room_id == room_id,
+                c.outlier.is_(False),
+                c.rejected_reason.is_(None),
+                c.state_group.is_not(None),
+                or_(
+                    c.depth < position.depth,
+                    and_(c.depth == position.depth, c.stream_ordering <= position.stream),
+                ),
+            )
+            .order_by(c.depth.desc(), c.stream_ordering.desc())
+            .limit(1)
+        )
 
     # State
 
@@ -442,3 +492,8 @@ class TopologicalPosition:
 
     depth: int
     stream: int
+
+
+def _before(position: TopologicalPosition) -> Any:
+    c = events.c
+    return or_(c.depth < position.depth, and_(c.depth == position.depth, c.stream_ordering < position.stream))

@@ -25,6 +25,7 @@ class Membership:
     membership: str
     event_id: EventID
     stream_ordering: int
+    forgotten: bool = False
 
 
 class RoomStore:
@@ -126,4 +127,5 @@ def _membership(row: object) -> Membership:
         m["membership"],
         EventID(m["event_id"]),
         m["stream_ordering"],
+        bool(m["forgotten"]),
     )
