@@ -62,7 +62,6 @@ class TxnKey:
     user_id: UserID
     device_id: str
     txn_key: str
-    txn_id: str | None = None  # as the client sent it, echoed in unsigned.transaction_id
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,6 @@ class EventStore:
                     user_id=item.txn.user_id,
                     device_id=item.txn.device_id,
                     txn_key=item.txn.txn_key,
-                    txn_id=item.txn.txn_id,
                     event_id=event.event_id,
                     created_ts=event.origin_server_ts,
                 )
