@@ -62,6 +62,7 @@ class TxnKey:
     user_id: UserID
     device_id: str
     txn_key: str
+    txn_id: str | None = None  # as the client sent it, echoed in unsigned.transaction_id
 
 
 @dataclass(frozen=True)
