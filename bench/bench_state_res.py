@@ -13,6 +13,12 @@ cached between runs).
 
 Beside it, the baseline measured in the same run: `check_auth_rules` once for every event of
 the full conflicted set, the work no implementation of the iterative auth checks avoids.
+
+Results (2-core shared machine, load average about 1.5, 21 runs; 7,816 state entries per fork,
+2,512 conflicted events, 2,581 in the full conflicted set, 11-12 get_events batches):
+    room v11 (v2):   median 85 ms (min 76), CPU 85 ms, check_auth_rules baseline 29 ms (2.9x)
+    room v12 (v2.1): median 81 ms (min 73), CPU 81 ms, check_auth_rules baseline 26 ms (3.1x)
+Under a load average of 6-8 from other test runs the same code measured 150-280 ms median.
 """
 
 from __future__ import annotations
