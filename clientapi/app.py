@@ -19,6 +19,7 @@ from clientapi.routes import (
     reporting,
     rooms,
     search,
+    sync,
     user_directory,
     versions,
 )
@@ -39,6 +40,7 @@ ROUTE_TABLES = (
     profile.routes,
     user_directory.routes,
     search.routes,
+    sync.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--token", default=None, help="the token (else a random one)")
     token.add_argument("--config")
     token.set_defaults(func=cmd_create_registration_token)
-    rotate = sub.add_parser("rotate-signing-key", help="replace the server's signing key, keeping the old one")
+    rotate = sub.add_parser(
+        "rotate-signing-key", help="replace the server's signing key, keeping the old one"
+    )
     rotate.add_argument("--config")
     rotate.set_defaults(func=cmd_rotate_signing_key)
     return parser
@@ -92,10 +94,9 @@ def _safe_url(url: str) -> str:
 def _run_async(func: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         import uvloop
-
-        return uvloop.run(func())
     except ImportError:  # pragma: no cover - uvloop is optional on some platforms
         return asyncio.run(func())
+    return uvloop.run(func())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -210,12 +211,14 @@ def cmd_create_registration_token(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     token = args.token or secrets.token_urlsafe(12)
-    if len(token) > 64 or not all(c.isalnum() or c in "._~-" for c in token):
+    if len(token) > 64 or not all(c.isascii() and (c.isalnum() or c in "._~-") for c in token):
         raise CommandError("a token is at most 64 characters of A-Z, a-z, 0-9, '.', '_', '~', '-'")
     if args.uses is not None and args.uses < 1:
         raise CommandError("--uses must be at least 1")
+    if args.expires_in_days is not None and not abs(args.expires_in_days) < 100_000:  # also NaN
+        raise CommandError("--expires-in-days must be a number of days (below 100000)")
     now = now_ms()
-    expiry = now + int(args.expires_in_days * 86_400_000) if args.expires_in_days else None
+    expiry = now + int(args.expires_in_days * 86_400_000) if args.expires_in_days is not None else None
 
     async def work(app: web.Application) -> int:
         await app[REGISTRATION_TOKENS].create(token, args.uses, expiry, now)

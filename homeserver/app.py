@@ -46,9 +46,11 @@ from homeserver.storage.reports import ReportStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
+from homeserver.storage.sync import FilterStore, SyncStore
 from homeserver.storage.timestamps import TimestampStore
 from homeserver.storage.uia import UiaStore
 from homeserver.storage.users import ProfileStore, UserStore
+from homeserver.sync.handler import SyncHandler
 from homeserver.uia import UserInteractiveAuth
 from homeserver.user_directory import UserDirectory
 from webclient.views import setup_webclient
@@ -82,6 +84,20 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     await wire_rooms(app, config, db)
     wire_directory(app, config, db)
     wire_relations(app, db)
+    wire_sync(app, db)
+
+
+def wire_sync(app: web.Application, db: Database) -> None:
+    app[K.FILTERS] = FilterStore(db)
+    app[K.SYNC] = SyncHandler(
+        app[K.EVENTS],
+        SyncStore(db),
+        AccountDataStore(db),
+        Visibility(app[K.EVENTS], app[K.ROOMS]),
+        app[K.NOTIFIER],
+        app[K.AGGREGATOR],
+        app[K.ACCOUNT_DATA],
+    )
 
 
 async def wire_rooms(app: web.Application, config: Config, db: Database) -> None:

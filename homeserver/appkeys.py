@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from homeserver.storage.events import EventStore
     from homeserver.storage.registration_tokens import RegistrationTokenStore
     from homeserver.storage.rooms import RoomStore
+    from homeserver.storage.sync import FilterStore
     from homeserver.storage.users import ProfileStore, UserStore
+    from homeserver.sync.handler import SyncHandler
     from homeserver.uia import UserInteractiveAuth
     from homeserver.user_directory import UserDirectory
 
@@ -67,3 +69,5 @@ ROOM_LIST: web.AppKey[RoomList] = web.AppKey("room_list")
 PROFILE_SERVICE: web.AppKey[Profiles] = web.AppKey("profile_service")
 USER_DIRECTORY: web.AppKey[UserDirectory] = web.AppKey("user_directory")
 SEARCH: web.AppKey[RoomSearch] = web.AppKey("search")
+SYNC: web.AppKey[SyncHandler] = web.AppKey("sync")
+FILTERS: web.AppKey[FilterStore] = web.AppKey("filters")

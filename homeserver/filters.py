@@ -38,10 +38,13 @@ class RoomEventFilter:
     lazy_load_members: bool = False
     include_redundant_members: bool = False
 
-    def matches(self, event: Event) -> bool:
-        if self.types is not None and not _matches_any(event.type, self.types):
+    def allows_type(self, event_type: str) -> bool:
+        if self.types is not None and not _matches_any(event_type, self.types):
             return False
-        if self.not_types and _matches_any(event.type, self.not_types):
+        return not (self.not_types and _matches_any(event_type, self.not_types))
+
+    def matches(self, event: Event) -> bool:
+        if not self.allows_type(event.type):
             return False
         if self.senders is not None and event.sender not in self.senders:
             return False
@@ -98,3 +101,57 @@ def _bool(data: Mapping[str, Any], key: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise BadJson(f"filter field '{key}' must be a boolean")
     return value
+
+
+@dataclass(frozen=True)
+class RoomFilter:
+    rooms: tuple[str, ...] | None = None
+    not_rooms: tuple[str, ...] = ()
+    include_leave: bool = False
+    timeline: RoomEventFilter = RoomEventFilter()
+    state: RoomEventFilter = RoomEventFilter()
+    ephemeral: RoomEventFilter = RoomEventFilter()
+    account_data: RoomEventFilter = RoomEventFilter()
+
+    def includes_room(self, room_id: str) -> bool:
+        return (self.rooms is None or room_id in self.rooms) and room_id not in self.not_rooms
+
+
+@dataclass(frozen=True)
+class SyncFilter:
+    """The filter of a /sync request (spec: "Filtering", the Filter object)."""
+
+    room: RoomFilter = RoomFilter()
+    account_data: RoomEventFilter = RoomEventFilter()
+    presence: RoomEventFilter = RoomEventFilter()
+    event_format: str = "client"
+    event_fields: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> SyncFilter:
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise BadJson("A filter must be a JSON object")
+        room = data.get("room")
+        if room is not None and not isinstance(room, Mapping):
+            raise BadJson("filter field 'room' must be an object")
+        room = room or {}
+        event_format = data.get("event_format", "client")
+        if event_format not in ("client", "federation"):
+            raise BadJson("event_format must be 'client' or 'federation'")
+        return cls(
+            room=RoomFilter(
+                rooms=_string_list(room, "rooms"),
+                not_rooms=_string_list(room, "not_rooms") or (),
+                include_leave=_bool(room, "include_leave") or False,
+                timeline=RoomEventFilter.from_json(room.get("timeline")),
+                state=RoomEventFilter.from_json(room.get("state")),
+                ephemeral=RoomEventFilter.from_json(room.get("ephemeral")),
+                account_data=RoomEventFilter.from_json(room.get("account_data")),
+            ),
+            account_data=RoomEventFilter.from_json(data.get("account_data")),
+            presence=RoomEventFilter.from_json(data.get("presence")),
+            event_format=event_format,
+            event_fields=_string_list(data, "event_fields"),
+        )

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,17 +40,47 @@ def pg_schema() -> Iterator[str]:
         finally:
             await db.close()
 
+    async def migrated() -> None:
+        db = create_database(Config(database_url=PG_URL).sqlalchemy_url, schema=schema)
+        try:
+            await migrate(db)
+        finally:
+            await db.close()
+
     # In a thread of its own: this may be first asked for from inside a running event loop.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, run(f'CREATE SCHEMA "{schema}"')).result()
+        pool.submit(asyncio.run, migrated()).result()
         yield schema
         pool.submit(asyncio.run, run(f'DROP SCHEMA "{schema}" CASCADE')).result()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for each test instead of migrating each time."""
+    path = tmp_path_factory.mktemp("template") / "homeserver.db"
+
+    async def build() -> None:
+        db = create_database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate(db)
+        finally:
+            await db.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, build()).result()
+    return path
+
+
+def _copy_sqlite(template: Path, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, data_dir / "homeserver.db")
+
+
 async def _empty_postgres(schema: str) -> None:
+    """Empty every table of the run's schema (migrated once, when the schema was made)."""
     db = create_database(Config(database_url=PG_URL).sqlalchemy_url, schema=schema)
     try:
-        await migrate(db)
         tables = [t.name for t in metadata.sorted_tables] + sorted(index_tables("postgresql"))
         names = ", ".join(f'"{schema}"."{name}"' for name in tables)
         async with db.transaction() as conn:
@@ -73,6 +104,8 @@ async def config(request: pytest.FixtureRequest, tmp_path: Path) -> Config:
         schema = request.getfixturevalue("pg_schema")
         await _empty_postgres(schema)
         overrides.update(database_url=PG_URL, database_schema=schema)
+    else:
+        _copy_sqlite(request.getfixturevalue("sqlite_template"), tmp_path / "data")
     return dataclasses.replace(base, **overrides)
 
 

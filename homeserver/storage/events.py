@@ -177,6 +177,7 @@ class EventStore:
                     user_id=item.txn.user_id,
                     device_id=item.txn.device_id,
                     txn_key=item.txn.txn_key,
+                    txn_id=item.txn.txn_id,
                     event_id=event.event_id,
                     created_ts=event.origin_server_ts,
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from homeserver.storage.database import Database
 
@@ -23,8 +26,18 @@ def _alembic_config(connection: Any) -> AlembicConfig:
 
 
 async def migrate(db: Database, revision: str = "head") -> None:
+    if revision == "head" and await _is_current(db):
+        return  # the usual start-up: skip Alembic's environment entirely
     async with db.transaction() as conn:
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+
+
+async def _is_current(db: Database) -> bool:
+    try:
+        value = await db.fetch_value(text("SELECT version_num FROM alembic_version"))
+    except DBAPIError:
+        return False  # no version table yet: a new database
+    return value is not None and value == head_revision()
 
 
 async def downgrade(db: Database, revision: str) -> None:
@@ -37,5 +50,6 @@ async def current_revision(db: Database) -> str | None:
         return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
 
+@functools.cache
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config(None)).get_current_head()

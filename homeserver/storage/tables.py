@@ -186,8 +186,10 @@ event_txn_ids = Table(
     Column("user_id", ID, primary_key=True),
     Column("device_id", ID, primary_key=True),
     Column("txn_key", String(64), primary_key=True),
+    Column("txn_id", Text, nullable=True),
     Column("event_id", ID, nullable=False),
     Column("created_ts", BigInteger, nullable=False),
+    Index("event_txn_ids_event", "event_id"),
 )
 
 room_aliases = Table(
@@ -259,4 +261,13 @@ event_threads = Table(
     Column("latest_stream_ordering", BigInteger, nullable=False),
     Column("reply_count", Integer, nullable=False),
     Index("event_threads_room_latest", "room_id", "latest_depth", "latest_stream_ordering"),
+)
+
+# Filters uploaded with POST /user/{userId}/filter, numbered per user.
+sync_filters = Table(
+    "sync_filters",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("filter_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("json", Text, nullable=False),
 )
