@@ -11,7 +11,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jwt
@@ -103,6 +103,9 @@ class TokenIssuer:
             raise UnknownToken("Access token has been revoked", soft_logout=False)
         if record.expires_ts is not None and now_ms >= record.expires_ts:
             raise UnknownToken("Access token has expired", soft_logout=True)
+        if record.refresh_parent is not None:
+            await self._devices.first_use(record)
+            self._cache[record.jti] = (time.monotonic() + CACHE_TTL_S, replace(record, refresh_parent=None))
         return Requester(record.user_id, record.device_id, record.jti, is_guest=claims.get("guest") is True)
 
     async def _lookup(self, jti: str) -> AccessTokenRecord | None:

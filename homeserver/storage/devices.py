@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, select, update
@@ -31,6 +31,8 @@ class AccessTokenRecord:
     device_id: DeviceID
     created_ts: int
     expires_ts: int | None
+    # The refresh token this access token was issued for, until the token is first used.
+    refresh_parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,19 @@ async def insert_session(conn: AsyncConnection, dialect: str, session: NewSessio
         )
     )
     await _delete_tokens(conn, user_id, [device_id])
+    await _insert_tokens(conn, session)
+
+
+async def _insert_tokens(conn: AsyncConnection, session: NewSession) -> None:
     await conn.execute(access_tokens.insert().values(**session.access.__dict__))
     if session.refresh_token_hash is not None:
         await conn.execute(
             refresh_tokens.insert().values(
                 token_hash=session.refresh_token_hash,
-                user_id=user_id,
-                device_id=device_id,
+                user_id=session.access.user_id,
+                device_id=session.device_id,
                 created_ts=session.access.created_ts,
+                parent_hash=session.access.refresh_parent,
             )
         )
 
@@ -155,6 +162,7 @@ class DeviceStore:
             device_id=DeviceID(row.device_id),
             created_ts=row.created_ts,
             expires_ts=row.expires_ts,
+            refresh_parent=row.refresh_parent,
         )
 
     async def revoke_access_token(self, jti: str) -> None:
@@ -168,20 +176,47 @@ class DeviceStore:
         return [r.jti for r in rows]
 
     async def rotate_refresh_token(self, old_hash: str, session: NewSession) -> bool:
-        """Swap a refresh token for a new session on the same device, atomically: of two
-        concurrent uses of one refresh token, exactly one wins."""
+        """Issue a new session for a refresh token of this device. The old refresh token stays
+        valid until the new access or refresh token is first used (spec: a client that lost
+        the response can refresh again; the newest pair then replaces the unused one). The
+        device's previous access tokens go at once, which the spec allows."""
+        user_id, device_id = session.access.user_id, session.device_id
         async with self._db.transaction() as conn:
-            gone = await conn.execute(
-                delete(refresh_tokens).where(
+            found = await conn.execute(  # the row lock serialises concurrent refreshes (PostgreSQL)
+                select(refresh_tokens.c.token_hash)
+                .where(
                     refresh_tokens.c.token_hash == old_hash,
-                    refresh_tokens.c.user_id == session.access.user_id,
-                    refresh_tokens.c.device_id == session.device_id,
+                    refresh_tokens.c.user_id == user_id,
+                    refresh_tokens.c.device_id == device_id,
+                )
+                .with_for_update()
+            )
+            if found.first() is None:
+                return False
+            mine = and_(access_tokens.c.user_id == user_id, access_tokens.c.device_id == device_id)
+            await conn.execute(delete(access_tokens).where(mine))
+            await conn.execute(
+                delete(refresh_tokens).where(
+                    refresh_tokens.c.user_id == user_id,
+                    refresh_tokens.c.device_id == device_id,
+                    refresh_tokens.c.token_hash != old_hash,
                 )
             )
-            if gone.rowcount != 1:
-                return False
-            await insert_session(conn, self._db.dialect, session)
+            await _insert_tokens(
+                conn, replace(session, access=replace(session.access, refresh_parent=old_hash))
+            )
             return True
+
+    async def first_use(self, record: AccessTokenRecord) -> None:
+        """The first use of an access token issued by /refresh revokes the refresh token it
+        replaced."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                delete(refresh_tokens).where(refresh_tokens.c.token_hash == record.refresh_parent)
+            )
+            await conn.execute(
+                update(access_tokens).where(access_tokens.c.jti == record.jti).values(refresh_parent=None)
+            )
 
     async def refresh_token_owner(self, token_hash: str) -> tuple[UserID, DeviceID] | None:
         row = await self._db.fetch_one(

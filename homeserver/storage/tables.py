@@ -47,6 +47,8 @@ access_tokens = Table(
     Column("device_id", ID, nullable=False),
     Column("created_ts", BigInteger, nullable=False),
     Column("expires_ts", BigInteger, nullable=True),
+    # The refresh token this access token came from, until it is first used (which revokes it).
+    Column("refresh_parent", String(64), nullable=True),
     Index("access_tokens_device", "user_id", "device_id"),
 )
 
@@ -58,6 +60,7 @@ refresh_tokens = Table(
     Column("user_id", ID, nullable=False),
     Column("device_id", ID, nullable=False),
     Column("created_ts", BigInteger, nullable=False),
+    Column("parent_hash", String(64), nullable=True),  # the refresh token it replaces
     Index("refresh_tokens_device", "user_id", "device_id"),
 )
 

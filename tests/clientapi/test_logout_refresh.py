@@ -179,3 +179,20 @@ async def test_short_lifetime_from_config(make_hs: Any, monkeypatch: pytest.Monk
     later(monkeypatch, 60_001)
     err = await alice.get("/account/whoami", expect=401)
     assert err["soft_logout"] is True
+
+
+async def test_lost_refresh_response_can_be_retried(hs: HomeserverUnderTest) -> None:
+    """Spec: the old refresh token stays valid until the new access or refresh token is used."""
+    await hs.register("alice")
+    _, refresh = await login_refreshable(hs)
+    lost = await hs.client().post("/refresh", {"refresh_token": refresh})
+    retried = await hs.client().post("/refresh", {"refresh_token": refresh})
+    assert retried["access_token"] != lost["access_token"]
+    # The newest pair replaced the unused one.
+    err = await hs.client(lost["access_token"]).get("/account/whoami", expect=401)
+    assert_error(err, "M_UNKNOWN_TOKEN")
+    await hs.client(retried["access_token"]).get("/account/whoami")
+    # Now that the new access token was used, the original refresh token is spent.
+    err = await hs.client().post("/refresh", {"refresh_token": refresh}, expect=401)
+    assert_error(err, "M_UNKNOWN_TOKEN")
+    await hs.client().post("/refresh", {"refresh_token": retried["refresh_token"]})
