@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import orjson
 from aiohttp import web
 
 from clientapi.middleware import requester
@@ -15,7 +14,9 @@ from clientapi.routes.common import (
     MAX_EVENT_TYPE,
     MAX_TXN_ID,
     event_id_param,
+    int_query_param,
     path_param,
+    room_event_filter_param,
     room_id_param,
     short_param,
     user_id_value,
@@ -25,7 +26,6 @@ from homeserver.appkeys import EVENTS, PIPELINE, ROOM_CREATOR, ROOMS, TIMELINE
 from homeserver.errors import BadJson, Forbidden, InvalidParam, NotFound
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event
-from homeserver.filters import RoomEventFilter
 from homeserver.ids import RoomID, UserID, is_valid_room_alias
 from homeserver.rooms.create import CreateRoomRequest
 from homeserver.rooms.send import Draft, txn_key
@@ -204,10 +204,7 @@ async def messages(request: web.Request) -> web.Response:
     direction = q.get("dir", "b")
     if direction not in ("b", "f"):
         raise InvalidParam("dir must be 'b' or 'f'")
-    try:
-        limit = int(q.get("limit", "10"))
-    except ValueError:
-        raise InvalidParam("limit must be an integer") from None
+    limit = int_query_param(request, "limit", 10)
     if limit < 0:
         raise InvalidParam("limit must not be negative")
     page = await request.app[TIMELINE].messages(
@@ -217,7 +214,7 @@ async def messages(request: web.Request) -> web.Response:
         to_token=q.get("to"),
         backwards=direction == "b",
         limit=limit,
-        event_filter=_filter_param(q.get("filter")),
+        event_filter=room_event_filter_param(request),
     )
     chunk = await bundled_events_json(request, who.user_id, page.chunk)
     out: dict[str, Any] = {"chunk": chunk, "start": page.start}
@@ -226,16 +223,6 @@ async def messages(request: web.Request) -> web.Response:
     if page.state:
         out["state"] = events_json(page.state)
     return json_response(out)
-
-
-def _filter_param(raw: str | None) -> RoomEventFilter:
-    if raw is None:
-        return RoomEventFilter()
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadJson("filter is not valid JSON") from None
-    return RoomEventFilter.from_json(data)
 
 
 MEMBERSHIPS = ("join", "invite", "knock", "leave", "ban")
