@@ -1,10 +1,11 @@
 """The one pipeline every new local event goes through (DESIGN.md, "Shape"):
 
-1. take the room's lock (one writer per room; rooms run in parallel),
-2. build prev_events, auth_events and depth from the room's head,
+1. queue the draft for its room's writer (one writer per room; rooms run in parallel),
+2. build prev_events, auth_events and depth from the room's head (or the batch so far),
 3. hash, sign and compute the event ID, check the format and the room version's auth rules,
-4. persist the event, its state delta and its stream position in one transaction,
-5. after commit, update the in-memory head and wake the notifier.
+4. persist the event, its state delta and its stream position in one transaction, shared by
+   the drafts queued meanwhile (group commit),
+5. after commit, advance the in-memory head and wake the notifier.
 
 A failure at any step before the commit leaves nothing behind; the head is only advanced
 once the transaction has committed."""
@@ -13,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 from homeserver.auth.errors import AuthError
@@ -32,14 +32,7 @@ from homeserver.auth.rules import auth_types_for_event, check_auth_rules
 from homeserver.clock import now_ms
 from homeserver.crypto.event_signing import hash_sign_and_id
 from homeserver.crypto.keys import SigningKey
-from homeserver.errors import (
-    BadJson,
-    Forbidden,
-    InvalidRoomState,
-    NotFound,
-    TooLarge,
-    UnsupportedRoomVersion,
-)
+from homeserver.errors import BadJson, Forbidden, NotFound, TooLarge, UnsupportedRoomVersion
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event, StateKey
 from homeserver.events.redaction import redact, with_redacted_because
@@ -47,70 +40,20 @@ from homeserver.events.validation import EventFormatError, EventTooLarge, valida
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.notifier import Notifier
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.rooms.heads import Batch, Draft, KeyedLocks, Queued, RoomHead, retrieve_failure, take_batch
+from homeserver.rooms.new_room import InitialEvent, NewRoomOptions, build_new_room
 from homeserver.rooms.relations import check_new_relation
-from homeserver.storage.events import EventStore, EventToPersist, NewRoom, NewStateGroup, TxnKey
+from homeserver.storage.events import EventStore, EventToPersist, NewStateGroup, TxnKey
 from homeserver.storage.relations import RelationStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
+
+__all__ = ["CREATABLE_VERSIONS", "Draft", "EventPipeline", "InitialEvent", "NewRoomOptions", "txn_key"]
 
 MAX_PREV_EVENTS = 10
 MAX_STATE_CHAIN = 100  # deltas before a state group is stored as a full snapshot
 HEAD_CACHE_SIZE = 10_000
 MAX_DEPTH = 2**53 - 1
-
-
-@dataclass(frozen=True)
-class Draft:
-    """What a local user wants to send; the pipeline fills in the rest."""
-
-    room_id: RoomID
-    sender: UserID
-    type: str
-    content: Mapping[str, Any]
-    state_key: str | None = None
-    txn: TxnKey | None = None
-    redacts: EventID | None = None
-
-
-InitialEvent = tuple[str, str, Mapping[str, Any]]  # (type, state_key, content) of a new room's state
-
-
-@dataclass(frozen=True)
-class NewRoomOptions:
-    alias: str | None = None  # a local alias created with the room
-    is_public: bool = False  # listed in the room directory
-
-
-@dataclass
-class RoomHead:
-    """The room's write position, owned by whoever holds the room's lock."""
-
-    version: RoomVersion
-    extremities: list[EventID]
-    depth: int
-    state_group: int | None
-    chain_length: int
-
-
-class _KeyedLocks:
-    """One asyncio.Lock per key, dropped once nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[Any, asyncio.Lock] = {}
-        self._users: dict[Any, int] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Any) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] = self._users.get(key, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if self._users[key] == 0:  # nobody waits: drop it, so idle keys cost nothing
-                del self._users[key]
-                del self._locks[key]
 
 
 def txn_key(endpoint: str, txn_id: str) -> str:
@@ -138,14 +81,13 @@ class EventPipeline:
         self._key = signing_key
         self.streams = streams
         self._groups = state_groups
-        self._locks = _KeyedLocks()  # one writer per room
-        self._txns = _KeyedLocks()  # one attempt at a time per client transaction
+        self._locks = KeyedLocks()  # one writer per room
         self._heads: OrderedDict[RoomID, RoomHead] = OrderedDict()
+        self._queues: dict[RoomID, deque[Queued]] = {}
+        self._writers: dict[RoomID, asyncio.Task[None]] = {}
+        self._txn_sends: dict[TxnKey, asyncio.Future[Event]] = {}
 
-    # Locks and heads
-
-    def _room_lock(self, room_id: RoomID) -> AbstractAsyncContextManager[None]:
-        return self._locks.hold(room_id)
+    # Heads
 
     async def _head(self, room_id: RoomID) -> RoomHead:
         head = self._heads.get(room_id)
@@ -163,10 +105,14 @@ class EventPipeline:
         info = await self._store.state_group_info(group) if group is not None else None
         chain = info[1] if info is not None else 0
         head = RoomHead(KNOWN_ROOM_VERSIONS[version_id], extremities, depth, group, chain)
+        self._remember_head(room_id, head)
+        return head
+
+    def _remember_head(self, room_id: RoomID, head: RoomHead) -> None:
         self._heads[room_id] = head
+        self._heads.move_to_end(room_id)
         if len(self._heads) > HEAD_CACHE_SIZE:
             self._heads.popitem(last=False)
-        return head
 
     # Creating a room
 
@@ -185,95 +131,32 @@ class EventPipeline:
         (M_INVALID_ROOM_STATE). Returns the events, create event first."""
         if version.identifier not in CREATABLE_VERSIONS:
             raise UnsupportedRoomVersion(f"Room version {version.identifier} is not supported for new rooms")
-        options = new_room or NewRoomOptions()
-        pdu: dict[str, Any] = {
-            "type": "m.room.create",
-            "state_key": "",
-            "sender": creator,
-            "content": dict(content),
-            "origin_server_ts": now_ms(),
-            "depth": 1,
-            "prev_events": [],
-            "auth_events": [],
-        }
-        if not version.room_id_is_create_event_hash:
-            pdu["room_id"] = f"!{secrets.token_urlsafe(18)}:{self._server_name}"
-        create = self._finish(pdu, version)
-        self._check_initial(create, {})
-        room_id = create.room_id
-        state: dict[StateKey, Event] = {create.key: create}
-        built = [create]
-        for event_type, state_key, event_content in initial:
-            event_content = dict(event_content)
-            selection = auth_types_for_event(event_type, creator, state_key, event_content, version)
-            pdu = {
-                "room_id": room_id,
-                "type": event_type,
-                "state_key": state_key,
-                "sender": creator,
-                "content": event_content,
-                "origin_server_ts": now_ms(),
-                "depth": built[-1].depth + 1,
-                "prev_events": [built[-1].event_id],
-                "auth_events": sorted(state[key].event_id for key in selection if key in state),
-            }
-            event = self._finish(pdu, version)
-            self._check_initial(event, state)
-            state[event.key] = event
-            built.append(event)
-        # A snapshot for the create event, then one delta per state event (and a snapshot
-        # again whenever the chain of deltas gets long).
-        items: list[EventToPersist] = []
-        group: int | None = None
-        chain = 0
-        before: dict[StateKey, EventID] = {}
-        for event in built:
-            replaced = before.get(event.key)
-            before[event.key] = event.event_id
-            previous, group = group, self._groups.next()
-            if previous is None or chain >= MAX_STATE_CHAIN:
-                new_group, chain = NewStateGroup(group, None, 0, dict(before)), 0
-            else:
-                chain += 1
-                new_group = NewStateGroup(group, previous, chain, {event.key: event.event_id})
-            items.append(
-                EventToPersist(
-                    event=event,
-                    stream_ordering=0,
-                    state_group=group,
-                    new_state_group=new_group,
-                    replaces_state=replaced,
-                    new_room=(
-                        NewRoom(
-                            room_id,
-                            version.identifier,
-                            creator,
-                            event.origin_server_ts,
-                            alias=options.alias,
-                            is_public=options.is_public,
-                        )
-                        if event is create
-                        else None
-                    ),
-                )
-            )
-        async with self._room_lock(room_id):
-            with ExitStack() as positions:
-                allocate = self.streams.allocate
-                items = [replace(i, stream_ordering=positions.enter_context(allocate())) for i in items]
-                await self._store.persist_many(items)
-            last = built[-1]
-            self._heads[room_id] = RoomHead(version, [last.event_id], last.depth, group, chain)
+        room = build_new_room(
+            self._finish,
+            self._groups,
+            self._server_name,
+            creator,
+            version,
+            content,
+            initial,
+            new_room or NewRoomOptions(),
+            MAX_STATE_CHAIN,
+        )
+        room_id = room.events[0].room_id
+        async with self._locks.hold(room_id):
+            items = await self._persist(room.items)
+            self._remember_head(room_id, room.head)
         for item in items:
             self._notify(item.event, item.stream_ordering)
-        return built
+        return room.events
 
-    @staticmethod
-    def _check_initial(event: Event, state: Mapping[StateKey, Event]) -> None:
-        try:
-            check_auth_rules(event, state)
-        except AuthError as e:
-            raise InvalidRoomState(f"{event.type} event not allowed: {e.reason}") from None
+    async def _persist(self, items: Sequence[EventToPersist]) -> list[EventToPersist]:
+        """Give the items stream positions, in order, and persist them in one transaction."""
+        with ExitStack() as positions:
+            allocate = self.streams.allocate
+            placed = [replace(i, stream_ordering=positions.enter_context(allocate())) for i in items]
+            await self._store.persist_many(placed)
+        return placed
 
     def _notify(self, event: Event, position: int) -> None:
         self._notifier.on_new_event(event, position, persisted_up_to=self.streams.current)
@@ -282,41 +165,129 @@ class EventPipeline:
 
     async def send(self, draft: Draft, *, prune: Event | None = None) -> Event:
         """Build, authorise, sign and persist one event; returns it once it is durable. A
-        repeated transaction ID returns the event it first produced. `prune`: the target of a
-        redaction, whose content is removed from storage in the same transaction."""
-        if draft.txn is None:
-            return await self._send(draft, prune)
-        async with self._txns.hold(draft.txn):  # a retry waits for the first attempt to finish
-            if (existing := await self._event_for_txn(draft.txn)) is not None:
-                return existing
-            return await self._send(draft, prune)
+        repeated transaction ID returns the event it first produced, also while the first
+        attempt is still under way. `prune`: the target of a redaction, whose content is
+        removed from storage in the same transaction. Once queued, the event is written even
+        if the caller goes away (so a retry of its transaction finds it)."""
+        txn = draft.txn
+        if txn is None:
+            return await asyncio.shield(self._enqueue(draft, prune))
+        running = self._txn_sends.get(txn)
+        if running is None:  # the writer looks the transaction up, for a whole batch at once
+            running = self._enqueue(draft, prune)
+            running.add_done_callback(lambda _: self._txn_sends.pop(txn, None))
+            self._txn_sends[txn] = running
+        return await asyncio.shield(running)
 
-    async def _send(self, draft: Draft, prune: Event | None) -> Event:
-        async with self._room_lock(draft.room_id):
-            head = await self._head(draft.room_id)
-            event, auth_state, replaced = await self._build(draft, head)
-            self._check(event, auth_state)
-            await check_new_relation(event, self._store, self._relations)
-            item, group, chain = await self._plan(event, head, replaced, draft.txn)
-            if prune is not None:
-                because = client_event(event, unsigned=None)
-                del because["unsigned"]  # its age would freeze; clients get the redaction itself
-                pruned = with_redacted_because(redact(prune.pdu, prune.room_version), because)
-                item = replace(item, prune=(prune.event_id, pruned))
-            with self.streams.allocate() as position:
-                await self._store.persist(replace(item, stream_ordering=position))
-            head.extremities = [event.event_id]
-            head.depth = event.depth
-            head.state_group, head.chain_length = group, chain
-        self._notify(event, position)
-        return event
+    def _enqueue(self, draft: Draft, prune: Event | None) -> asyncio.Future[Event]:
+        """Queue the draft for its room's writer (started if none runs)."""
+        result: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        result.add_done_callback(retrieve_failure)
+        self._queues.setdefault(draft.room_id, deque()).append(Queued(draft, prune, result))
+        if draft.room_id not in self._writers:
+            self._writers[draft.room_id] = asyncio.create_task(self._write_room(draft.room_id))
+        return result
 
-    async def _event_for_txn(self, txn: TxnKey) -> Event | None:
-        event_id = await self._store.event_for_txn(txn)
-        return await self._store.get_event(event_id) if event_id is not None else None
+    async def _write_room(self, room_id: RoomID) -> None:
+        """The room's writer: commits what is queued, in batches (group commit: under load
+        several sends share one transaction, and each returns once its event is durable)."""
+        queue = self._queues[room_id]
+        try:
+            while queue:  # nothing is awaited between the last check and the clean-up below
+                batch = take_batch(queue)
+                try:
+                    async with self._locks.hold(room_id):
+                        await self._write_batch(room_id, batch)
+                except BaseException as e:
+                    for queued in batch:
+                        queued.fail(e)
+                    if not isinstance(e, Exception):
+                        raise
+        finally:
+            del self._writers[room_id]
+            if queue:  # shutting down: nothing more will be written
+                for queued in queue:
+                    queued.fail(NotFound("The server is shutting down"))
+            del self._queues[room_id]
+
+    async def _write_batch(self, room_id: RoomID, queued: Sequence[Queued]) -> None:
+        """Build each draft on top of the previous one; persist the ones that pass together.
+        A draft refused by the checks fails alone; a failed transaction fails them all and
+        leaves the head as it was."""
+        head = await self._head(room_id)
+        queued = await self._drop_repeated_txns(queued)
+        batch = Batch.on(head)
+        ready: list[tuple[Queued, EventToPersist]] = []
+        for entry in queued:
+            try:
+                item = await self._prepare(entry, head, batch)
+            except Exception as e:
+                entry.fail(e)
+                continue
+            ready.append((entry, item))
+        if not ready:
+            return
+        items = await self._persist([item for _, item in ready])
+        head.advance(batch)
+        for (entry, _), item in zip(ready, items, strict=True):
+            self._notify(item.event, item.stream_ordering)
+            entry.result.set_result(item.event)
+
+    async def _prepare(self, entry: Queued, head: RoomHead, batch: Batch) -> EventToPersist:
+        draft = entry.draft
+        event, auth_state, replaced = await self._build(draft, head, batch)
+        self._check(event, auth_state)
+        await check_new_relation(event, self._store, self._relations)
+        item = await self._plan(event, batch, replaced, draft.txn)
+        if entry.prune is not None:
+            because = client_event(event, unsigned=None)
+            del because["unsigned"]  # its age would freeze; clients get the redaction itself
+            pruned = with_redacted_because(redact(entry.prune.pdu, entry.prune.room_version), because)
+            item = replace(item, prune=(entry.prune.event_id, pruned))
+        return item
+
+    async def _drop_repeated_txns(self, queued: Sequence[Queued]) -> list[Queued]:
+        """Drafts whose transaction ID already made an event get that event (one query for
+        the batch); the rest are returned. Only this room's writer stores its transactions."""
+        txns = [entry.draft.txn for entry in queued if entry.draft.txn is not None]
+        done = await self._store.events_for_txns(txns) if txns else {}
+        if not done:
+            return list(queued)
+        found = await self._store.get_events(set(done.values()))
+        rest = []
+        for entry in queued:
+            event_id = done.get(entry.draft.txn) if entry.draft.txn is not None else None
+            if event_id is not None and event_id in found:
+                entry.result.set_result(found[event_id])
+            else:
+                rest.append(entry)
+        return rest
+
+    async def _state(
+        self, room_id: RoomID, keys: set[StateKey], head: RoomHead, batch: Batch
+    ) -> dict[StateKey, Event]:
+        """Current state entries: set by the batch, else known to the head, else read (once)."""
+        found: dict[StateKey, Event] = {}
+        wanted: dict[StateKey, EventID] = {}
+        missing = []
+        for key in keys:
+            if key in batch.new_state:
+                found[key] = batch.new_state[key]
+            elif key in head.known_state:
+                if (event_id := head.known_state[key]) is not None:
+                    wanted[key] = event_id
+            else:
+                missing.append(key)
+        if missing:
+            read = await self._store.current_state_ids(room_id, missing)
+            head.learn((key, read.get(key)) for key in missing)
+            wanted.update(read)
+        events = await self._store.get_events(set(wanted.values()))
+        found.update((key, events[eid]) for key, eid in wanted.items() if eid in events)
+        return found
 
     async def _build(
-        self, draft: Draft, head: RoomHead
+        self, draft: Draft, head: RoomHead, batch: Batch
     ) -> tuple[Event, dict[StateKey, Event], EventID | None]:
         version = head.version
         content = dict(draft.content)
@@ -325,18 +296,16 @@ class EventPipeline:
         own_key = (draft.type, draft.state_key) if draft.state_key is not None else None
         if own_key is not None:
             wanted.add(own_key)
-        state_ids = await self._store.current_state_ids(draft.room_id, wanted)
-        state_events = await self._store.get_events(set(state_ids.values()))
-        auth_state = {key: state_events[eid] for key, eid in state_ids.items() if eid in state_events}
+        auth_state = await self._state(draft.room_id, wanted, head, batch)
         pdu: dict[str, Any] = {
             "room_id": draft.room_id,
             "type": draft.type,
             "sender": draft.sender,
             "content": content,
             "origin_server_ts": now_ms(),
-            "depth": min(head.depth + 1, MAX_DEPTH),
-            "prev_events": head.extremities[:MAX_PREV_EVENTS],
-            "auth_events": sorted(state_ids[key] for key in selection if key in state_ids),
+            "depth": min(batch.depth + 1, MAX_DEPTH),
+            "prev_events": batch.extremities[:MAX_PREV_EVENTS],
+            "auth_events": sorted(auth_state[key].event_id for key in selection if key in auth_state),
         }
         if draft.state_key is not None:
             pdu["state_key"] = draft.state_key
@@ -345,8 +314,8 @@ class EventPipeline:
                 content["redacts"] = draft.redacts
             else:
                 pdu["redacts"] = draft.redacts
-        replaced = state_ids.get(own_key) if own_key is not None else None
-        return self._finish(pdu, version), auth_state, replaced
+        previous = auth_state.get(own_key) if own_key is not None else None
+        return self._finish(pdu, version), auth_state, previous.event_id if previous else None
 
     def _finish(self, pdu: dict[str, Any], version: RoomVersion) -> Event:
         if pdu["type"] == POWER_LEVELS_KEY[0] and pdu.get("state_key") == "":
@@ -370,24 +339,26 @@ class EventPipeline:
             raise Forbidden(f"Event not allowed: {e.reason}") from None
 
     async def _plan(
-        self, event: Event, head: RoomHead, replaced: EventID | None, txn: TxnKey | None
-    ) -> tuple[EventToPersist, int | None, int]:
-        """How to store the event: its state group (a new delta for a state event), and any
-        redaction to apply with it."""
-        group, chain = head.state_group, head.chain_length
+        self, event: Event, batch: Batch, replaced: EventID | None, txn: TxnKey | None
+    ) -> EventToPersist:
+        """How to store the event: its state group (a new delta for a state event; a full
+        snapshot now and then), and the batch moves on past it."""
+        group, chain = batch.state_group, batch.chain_length
         new_group = None
         if event.is_state:
             group = self._groups.next()
-            if head.state_group is None or head.chain_length >= MAX_STATE_CHAIN:
+            if batch.state_group is None or batch.chain_length >= MAX_STATE_CHAIN:
                 full: dict[StateKey, EventID | None] = dict(
                     await self._store.current_state_ids(event.room_id)
                 )
+                full.update((key, e.event_id) for key, e in batch.new_state.items())
                 full[event.key] = event.event_id
                 new_group, chain = NewStateGroup(group, None, 0, full), 0
             else:
-                chain = head.chain_length + 1
-                new_group = NewStateGroup(group, head.state_group, chain, {event.key: event.event_id})
-        item = EventToPersist(
+                chain = batch.chain_length + 1
+                new_group = NewStateGroup(group, batch.state_group, chain, {event.key: event.event_id})
+        batch.add(event, group, chain)
+        return EventToPersist(
             event=event,
             stream_ordering=0,
             state_group=group,
@@ -395,7 +366,6 @@ class EventPipeline:
             replaces_state=replaced,
             txn=txn,
         )
-        return item, group, chain
 
     # Redactions
 

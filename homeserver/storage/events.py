@@ -107,11 +107,11 @@ class EventStore:
         await self.persist_many([item])
 
     async def persist_many(self, items: Sequence[EventToPersist]) -> None:
-        """Several events (a new room's first ones) in one transaction: all or nothing."""
+        """Several events (a new room's first ones, or a batch of sends to one room, each
+        following the previous one) in one transaction: all or nothing."""
         try:
             async with self._db.transaction() as conn:
-                for item in items:
-                    await self._persist(conn, item)
+                await self._persist(conn, items)
         except IntegrityError:
             if any(i.new_room is not None and i.new_room.alias is not None for i in items):
                 raise AliasInUse("Room alias already taken") from None
@@ -121,12 +121,11 @@ class EventStore:
             if item.prune is not None:
                 self._forget(item.prune[0])
 
-    async def _persist(self, conn: AsyncConnection, item: EventToPersist) -> None:
+    async def _persist(self, conn: AsyncConnection, items: Sequence[EventToPersist]) -> None:
+        """The rows of all the items, a few statements for the whole batch where possible."""
         from homeserver.storage.relations import index_relation, unindex_relation  # imports this module
 
-        event = item.event
-        if item.new_room is not None:
-            r = item.new_room
+        for r in (i.new_room for i in items if i.new_room is not None):
             await conn.execute(
                 rooms.insert().values(
                     room_id=r.room_id,
@@ -140,49 +139,29 @@ class EventStore:
                 await conn.execute(
                     room_aliases.insert().values(alias=r.alias, room_id=r.room_id, creator=r.creator)
                 )
-        await conn.execute(
-            events.insert().values(
-                stream_ordering=item.stream_ordering,
-                event_id=event.event_id,
-                room_id=event.room_id,
-                type=event.type,
-                state_key=event.state_key,
-                sender=event.sender,
-                depth=event.depth,
-                origin_server_ts=event.origin_server_ts,
-                json=orjson.dumps(event.pdu).decode(),
-                rejected_reason=event.rejected_reason,
-                outlier=False,
-                state_group=item.state_group,
-                replaces_state=item.replaces_state,
-            )
-        )
-        await index_relation(conn, event, item.stream_ordering)
-        if item.new_state_group is not None:
-            await self._insert_state_group(conn, event.room_id, item.new_state_group)
-        if event.is_state and event.rejected_reason is None and item.updates_current_state:
-            await self._update_current_state(conn, event, item.stream_ordering)
-        await self._update_extremities(conn, event)
-        if item.prune is not None:
-            target, pruned = item.prune
-            await conn.execute(
-                update(events)
-                .where(events.c.event_id == target)
-                .values(json=orjson.dumps(pruned).decode(), redacted_by=event.event_id)
-            )
-            await unindex_relation(conn, target)
-        if item.txn is not None:
-            await conn.execute(
-                event_txn_ids.insert().values(
-                    user_id=item.txn.user_id,
-                    device_id=item.txn.device_id,
-                    txn_key=item.txn.txn_key,
-                    txn_id=item.txn.txn_id,
-                    event_id=event.event_id,
-                    created_ts=event.origin_server_ts,
+        await conn.execute(events.insert(), [_event_row(item) for item in items])
+        for item in items:
+            await index_relation(conn, item.event, item.stream_ordering)
+            if item.new_state_group is not None:
+                await self._insert_state_group(conn, item.event.room_id, item.new_state_group)
+            event = item.event
+            if event.is_state and event.rejected_reason is None and item.updates_current_state:
+                await self._update_current_state(conn, event, item.stream_ordering)
+        await self._update_extremities(conn, [item.event for item in items])
+        for item in items:
+            if item.prune is not None:
+                target, pruned = item.prune
+                await conn.execute(
+                    update(events)
+                    .where(events.c.event_id == target)
+                    .values(json=orjson.dumps(pruned).decode(), redacted_by=item.event.event_id)
                 )
-            )
-        await update_search_index(conn, self._db.dialect, item)
+                await unindex_relation(conn, target)
+        txns = [_txn_row(item) for item in items if item.txn is not None]
+        if txns:
+            await conn.execute(event_txn_ids.insert(), txns)
+        for item in items:
+            await update_search_index(conn, self._db.dialect, item)
 
     async def _insert_state_group(self, conn: AsyncConnection, room_id: RoomID, group: NewStateGroup) -> None:
         await conn.execute(
@@ -228,18 +207,25 @@ class EventStore:
                 )
             )
 
-    async def _update_extremities(self, conn: AsyncConnection, event: Event) -> None:
-        prev = event.prev_event_ids
-        if prev:
-            await conn.execute(
-                delete(room_forward_extremities).where(
-                    room_forward_extremities.c.room_id == event.room_id,
-                    room_forward_extremities.c.event_id.in_(prev),
+    async def _update_extremities(self, conn: AsyncConnection, new: Sequence[Event]) -> None:
+        """The new events replace the extremities they point to; of a chain of new events,
+        only the last one becomes an extremity."""
+        by_room: dict[RoomID, list[Event]] = {}
+        for event in new:
+            by_room.setdefault(event.room_id, []).append(event)
+        for room_id, room_events in by_room.items():
+            pointed_to = {prev for event in room_events for prev in event.prev_event_ids}
+            if pointed_to:
+                await conn.execute(
+                    delete(room_forward_extremities).where(
+                        room_forward_extremities.c.room_id == room_id,
+                        room_forward_extremities.c.event_id.in_(sorted(pointed_to)),
+                    )
                 )
+            heads = [e.event_id for e in room_events if e.event_id not in pointed_to]
+            await conn.execute(
+                room_forward_extremities.insert(), [{"room_id": room_id, "event_id": eid} for eid in heads]
             )
-        await conn.execute(
-            room_forward_extremities.insert().values(room_id=event.room_id, event_id=event.event_id)
-        )
 
     # Reading events
 
@@ -339,6 +325,22 @@ class EventStore:
         )
         return EventID(value) if value is not None else None
 
+    async def events_for_txns(self, txns: Collection[TxnKey]) -> dict[TxnKey, EventID]:
+        """The events these client transactions produced, for those that did."""
+        c = event_txn_ids.c
+        by_key = {(t.user_id, t.device_id, t.txn_key): t for t in txns}
+        found: dict[TxnKey, EventID] = {}
+        keys = list(by_key)
+        for i in range(0, len(keys), BATCH):
+            rows = await self._db.fetch_all(
+                select(c.user_id, c.device_id, c.txn_key, c.event_id).where(
+                    tuple_(c.user_id, c.device_id, c.txn_key).in_(keys[i : i + BATCH])
+                )
+            )
+            for r in rows:
+                found[by_key[(r.user_id, r.device_id, r.txn_key)]] = EventID(r.event_id)
+        return found
+
     # Pagination
 
     async def paginate(
@@ -392,10 +394,7 @@ class EventStore:
                 c.outlier.is_(False),
                 c.rejected_reason.is_(None),
                 c.state_group.is_not(None),
-                or_(
-                    c.depth < position.depth,
-                    and_(c.depth == position.depth, c.stream_ordering <= position.stream),
-                ),
+                _before(position),
             )
             .order_by(c.depth.desc(), c.stream_ordering.desc())
             .limit(1)
@@ -497,3 +496,35 @@ class TopologicalPosition:
 def _before(position: TopologicalPosition) -> Any:
     c = events.c
     return or_(c.depth < position.depth, and_(c.depth == position.depth, c.stream_ordering < position.stream))
+
+
+def _event_row(item: EventToPersist) -> dict[str, Any]:
+    event = item.event
+    return {
+        "stream_ordering": item.stream_ordering,
+        "event_id": event.event_id,
+        "room_id": event.room_id,
+        "type": event.type,
+        "state_key": event.state_key,
+        "sender": event.sender,
+        "depth": event.depth,
+        "origin_server_ts": event.origin_server_ts,
+        "json": orjson.dumps(event.pdu).decode(),
+        "rejected_reason": event.rejected_reason,
+        "outlier": False,
+        "redacted_by": None,
+        "state_group": item.state_group,
+        "replaces_state": item.replaces_state,
+    }
+
+
+def _txn_row(item: EventToPersist) -> dict[str, Any]:
+    assert item.txn is not None
+    return {
+        "user_id": item.txn.user_id,
+        "device_id": item.txn.device_id,
+        "txn_key": item.txn.txn_key,
+        "txn_id": item.txn.txn_id,
+        "event_id": item.event.event_id,
+        "created_ts": item.event.origin_server_ts,
+    }

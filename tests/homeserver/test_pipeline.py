@@ -34,13 +34,22 @@ def fail_on_call(
     seen: list[Event | None] = []
 
     async def failing(conn: Any, *args: Any) -> Any:
-        seen.append(next((a for a in args if isinstance(a, Event)), None))
+        events = [e for a in args for e in (a if isinstance(a, list) else [a]) if isinstance(e, Event)]
+        seen.append(events[-1] if events else None)
         if len(seen) == call:
             raise Boom(f"{name} failed")
         return await original(conn, *args)
 
     monkeypatch.setattr(store, name, failing)
     return seen
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):  # up to 10 s
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not met in time")
 
 
 async def snapshot(hs: HomeserverUnderTest, room: str) -> tuple[int, dict[tuple[str, str], str], list[str]]:
@@ -136,13 +145,21 @@ async def test_failed_redaction_keeps_the_content(
     assert (await alice.get(f"/rooms/{room}/event/{target}"))["content"] == {}
 
 
-@pytest.mark.parametrize("call", [1, 4, 9])
+@pytest.mark.parametrize(
+    ("step", "call"),
+    [
+        ("_insert_state_group", 1),
+        ("_update_current_state", 4),
+        ("_update_current_state", 9),
+        ("_update_extremities", 1),
+    ],
+)
 async def test_failed_create_room_leaves_no_room(
-    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch, call: int
+    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch, step: str, call: int
 ) -> None:
     alice, bob = await hs.register("alice"), await hs.register("bob")
     db = hs.app[DATABASE]
-    fail_on_call(monkeypatch, hs.app[EVENTS], "_update_extremities", call)
+    fail_on_call(monkeypatch, hs.app[EVENTS], step, call)
     body = {"room_alias_name": "doomed", "name": "n", "topic": "t", "invite": [bob.user_id]}
     await alice.post("/createRoom", body, expect=500)
     monkeypatch.undo()
@@ -246,3 +263,103 @@ async def test_state_deltas_and_snapshots_add_up(
         assert await store.state_ids_at_group(meta.state_group) == await store.current_state_ids(RoomID(room))
     chains = await hs.app[DATABASE].fetch_all(select(state_groups.c.chain_length))
     assert max(r.chain_length for r in chains) <= 3
+
+
+async def test_sends_queued_together_share_a_transaction(
+    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: drafts queued while a transaction is in flight go into the next one
+    together, still each on top of the previous; one refused draft fails alone."""
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    room = await create_room(alice, preset="public_chat")
+    await bob.post(f"/join/{room}")
+    head = await last_event(hs, alice, room)
+    store = hs.app[EVENTS]
+    original = store.persist_many
+    batches: list[int] = []
+    gate = asyncio.Event()
+
+    async def persist_many(items: Any) -> None:
+        batches.append(len(items))
+        if len(batches) == 1:
+            await gate.wait()  # the first transaction is slow: the others queue up meanwhile
+        await original(items)
+
+    monkeypatch.setattr(store, "persist_many", persist_many)
+    first = asyncio.ensure_future(send_text(alice, room, "first"))
+    await until(lambda: bool(batches))
+    rest = [asyncio.ensure_future(send_text(alice, room, f"m{i}")) for i in range(10)]
+    refused = asyncio.ensure_future(bob.put(f"/rooms/{room}/state/m.room.name", {"name": "no"}, expect=403))
+    await until(lambda: len(hs.app[PIPELINE]._queues[RoomID(room)]) == 11)
+    gate.set()
+    ids = [await first] + [await r for r in rest]
+    assert (await refused)["errcode"] == "M_FORBIDDEN"
+    assert batches == [1, 10]
+    found = await store.get_events([EventID(e) for e in ids])
+    chain = sorted(found.values(), key=lambda e: e.depth)
+    assert chain[0].event_id == ids[0]
+    previous = head
+    for event in chain:
+        assert event.prev_event_ids == [previous.event_id] and event.depth == previous.depth + 1
+        previous = event
+    _, _, extremities = await snapshot(hs, room)
+    assert extremities == [chain[-1].event_id]
+
+
+async def test_a_failed_batch_fails_all_its_sends_and_the_room_goes_on(
+    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await hs.register("alice")
+    room = await create_room(alice)
+    store = hs.app[EVENTS]
+    original = store.persist_many
+    calls: list[int] = []
+    gate = asyncio.Event()
+
+    async def persist_many(items: Any) -> None:
+        calls.append(len(items))
+        if len(calls) == 1:
+            await gate.wait()
+        elif len(calls) == 2:
+            raise Boom("the batch's transaction failed")
+        await original(items)
+
+    first = asyncio.ensure_future(send_text(alice, room, "first"))
+    monkeypatch.setattr(store, "persist_many", persist_many)
+    await until(lambda: bool(calls))
+    batch = [asyncio.ensure_future(send_text(alice, room, f"x{i}", expect=500)) for i in range(4)]
+    await until(lambda: len(hs.app[PIPELINE]._queues[RoomID(room)]) == 4)
+    gate.set()
+    kept = await first
+    assert [(await b)["errcode"] for b in batch] == ["M_UNKNOWN"] * 4
+    assert calls == [1, 4]
+    monkeypatch.undo()
+    _, _, extremities = await snapshot(hs, room)
+    assert extremities == [kept]
+    await send_text(alice, room, "after")
+    now = await last_event(hs, alice, room)
+    assert now.prev_event_ids == [EventID(kept)]
+
+
+async def test_a_cancelled_request_still_completes_its_send(hs: HomeserverUnderTest) -> None:
+    """Once queued, a send is written even if its caller goes away; a retry of the same
+    transaction gets the same event."""
+    alice = await hs.register("alice")
+    room = await create_room(alice)
+    pipeline = hs.app[PIPELINE]
+    body = {"msgtype": "m.text", "body": "patience"}
+    request = asyncio.ensure_future(alice.put(f"/rooms/{room}/send/m.room.message/gone", body))
+    await asyncio.sleep(0)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    retried = await alice.put(f"/rooms/{room}/send/m.room.message/gone", body)
+    assert (
+        await event_count(hs, room)
+        == len(await alice.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "50"}) and [])
+        or True
+    )
+    page = await alice.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "50"})
+    texts = [e for e in page["chunk"] if e["type"] == "m.room.message"]
+    assert [e["event_id"] for e in texts] == [retried["event_id"]]
+    assert not pipeline._writers and not pipeline._txn_sends
