@@ -36,6 +36,8 @@ from homeserver.storage.tables import (
 )
 
 EVENT_CACHE_SIZE = 50_000
+GROUP_CACHE_SIZE = 20_000  # (state group, a few keys) -> their events
+SMALL_STATE_LOOKUP = 8
 BATCH = 500  # IDs per IN (...) clause
 
 
@@ -97,6 +99,9 @@ class EventStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._cache: OrderedDict[EventID, Event] = OrderedDict()
+        self._group_cache: OrderedDict[tuple[int, tuple[StateKey, ...]], dict[StateKey, EventID]] = (
+            OrderedDict()
+        )
         # Bumped whenever a stored event changes (redaction): a read that started before a
         # change may have the old row and must not put it into the cache.
         self._changes = 0
@@ -418,7 +423,25 @@ class EventStore:
     async def state_ids_at_group(
         self, group_id: int, keys: Collection[StateKey] | None = None
     ) -> dict[StateKey, EventID]:
-        """The full state of a group: its chain of deltas applied oldest first."""
+        """The state of a group (only `keys`, if given): its chain of deltas applied oldest
+        first. A group never changes once written, so small lookups (visibility asks for two
+        keys per group of a page) are answered from a bounded cache."""
+        if keys is None or len(keys) > SMALL_STATE_LOOKUP:
+            return await self._state_ids_at_group(group_id, keys)
+        cache_key = (group_id, tuple(sorted(keys)))
+        hit = self._group_cache.get(cache_key)
+        if hit is not None:
+            self._group_cache.move_to_end(cache_key)
+            return dict(hit)
+        state = await self._state_ids_at_group(group_id, keys)
+        self._group_cache[cache_key] = state
+        if len(self._group_cache) > GROUP_CACHE_SIZE:
+            self._group_cache.popitem(last=False)
+        return dict(state)
+
+    async def _state_ids_at_group(
+        self, group_id: int, keys: Collection[StateKey] | None
+    ) -> dict[StateKey, EventID]:
         chain = await self._group_chain(group_id)
         stmt = select(
             state_group_entries.c.group_id,
