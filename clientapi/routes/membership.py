@@ -3,6 +3,8 @@ knock."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from clientapi.middleware import requester
@@ -11,7 +13,9 @@ from clientapi.responses import json_response
 from clientapi.routes.common import room_id_param, user_id_value
 from homeserver.appkeys import MEMBERSHIPS, ROOMS
 from homeserver.errors import InvalidParam, NotFound
-from homeserver.ids import RoomID, is_valid_room_alias, is_valid_room_id
+from homeserver.events.model import Event
+from homeserver.ids import RoomID, UserID, is_valid_room_alias, is_valid_room_id
+from homeserver.rooms.membership import Memberships
 
 routes = web.RouteTableDef()
 ROOM = "/_matrix/client/v3/rooms/{room_id}"
@@ -86,29 +90,28 @@ async def forget(request: web.Request) -> web.Response:
 
 @routes.post(ROOM + "/kick")
 async def kick(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    target = user_id_value(required(body, "user_id", str))
-    await request.app[MEMBERSHIPS].kick(
-        room_id_param(request), requester(request).user_id, target, field(body, "reason", str)
-    )
-    return json_response({})
+    return await _change_other(request, Memberships.kick)
 
 
 @routes.post(ROOM + "/ban")
 async def ban(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    target = user_id_value(required(body, "user_id", str))
-    await request.app[MEMBERSHIPS].ban(
-        room_id_param(request), requester(request).user_id, target, field(body, "reason", str)
-    )
-    return json_response({})
+    return await _change_other(request, Memberships.ban)
 
 
 @routes.post(ROOM + "/unban")
 async def unban(request: web.Request) -> web.Response:
+    return await _change_other(request, Memberships.unban)
+
+
+ChangeOther = Callable[[Memberships, RoomID, UserID, UserID, str | None], Awaitable[Event]]
+
+
+async def _change_other(request: web.Request, change: ChangeOther) -> web.Response:
+    """kick, ban and unban: the same body ({user_id, reason}), one Memberships method each."""
     body = await read_json(request)
     target = user_id_value(required(body, "user_id", str))
-    await request.app[MEMBERSHIPS].unban(
-        room_id_param(request), requester(request).user_id, target, field(body, "reason", str)
+    who = requester(request)
+    await change(
+        request.app[MEMBERSHIPS], room_id_param(request), who.user_id, target, field(body, "reason", str)
     )
     return json_response({})
