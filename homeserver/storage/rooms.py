@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from homeserver.errors import MatrixError
@@ -47,7 +48,7 @@ class RoomStore:
                 room_memberships.c.room_id == room_id, room_memberships.c.user_id == user_id
             )
         )
-        return _membership(row) if row else None
+        return membership_from_row(row) if row else None
 
     async def rooms_for_user(
         self, user_id: str, memberships: Collection[str] = ("join",)
@@ -59,14 +60,14 @@ class RoomStore:
                 room_memberships.c.forgotten.is_(False),
             )
         )
-        return [_membership(r) for r in rows]
+        return [membership_from_row(r) for r in rows]
 
     async def members(self, room_id: str, memberships: Collection[str] | None = None) -> list[Membership]:
         stmt = select(room_memberships).where(room_memberships.c.room_id == room_id)
         if memberships is not None:
             stmt = stmt.where(room_memberships.c.membership.in_(list(memberships)))
         rows = await self._db.fetch_all(stmt.order_by(room_memberships.c.user_id))
-        return [_membership(r) for r in rows]
+        return [membership_from_row(r) for r in rows]
 
     async def forget(self, room_id: str, user_id: str) -> None:
         await self._db.execute(
@@ -119,8 +120,9 @@ class RoomStore:
         return [RoomID(r.room_id) for r in rows]
 
 
-def _membership(row: object) -> Membership:
-    m = row._mapping  # type: ignore[attr-defined]
+def membership_from_row(row: Row[Any]) -> Membership:
+    """A room_memberships row as a Membership (also used by the sync store)."""
+    m = row._mapping
     return Membership(
         RoomID(m["room_id"]),
         UserID(m["user_id"]),

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from homeserver.errors import MatrixError
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.storage.database import Database
-from homeserver.storage.rooms import Membership
+from homeserver.storage.rooms import Membership, membership_from_row
 from homeserver.storage.tables import event_txn_ids, events, room_memberships, sync_filters
 
 BATCH = 500
@@ -80,12 +80,7 @@ class SyncStore:
         if since is not None:
             stmt = stmt.where(c.stream_ordering > since)
         rows = await self._db.fetch_all(stmt)
-        return [
-            Membership(
-                RoomID(r.room_id), UserID(r.user_id), r.membership, EventID(r.event_id), r.stream_ordering
-            )
-            for r in rows
-        ]
+        return [membership_from_row(r) for r in rows]
 
     async def member_counts(self, room_ids: Collection[RoomID]) -> dict[RoomID, dict[str, int]]:
         c = room_memberships.c

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from homeserver.errors import InvalidParam
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class SyncToken:
     rooms: int
     account_data: int
@@ -27,7 +27,3 @@ class SyncToken:
         if parsed.rooms < 0 or parsed.account_data < 0:
             raise InvalidParam("Invalid sync token")
         return parsed
-
-    def covers(self, other: SyncToken) -> bool:
-        """Whether this token is at or past `other` on every stream."""
-        return self.rooms >= other.rooms and self.account_data >= other.account_data
