@@ -19,7 +19,7 @@ from homeserver.auth.tokens import TokenIssuer, load_or_create_secret
 from homeserver.config import Config
 from homeserver.crypto.keys import load_server_keys
 from homeserver.directory import Directory
-from homeserver.notifier import Notifier
+from homeserver.notifier import Notifier, Stream
 from homeserver.profiles import Profiles
 from homeserver.ratelimit import RateLimiter
 from homeserver.reports import Reports
@@ -84,7 +84,17 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     await wire_rooms(app, config, db)
     wire_directory(app, config, db)
     wire_relations(app, db)
+    await wire_receipts_typing(app, db)
+    await wire_presence_devices(app, db)
     wire_sync(app, db)
+
+
+async def wire_receipts_typing(app: web.Application, db: Database) -> None:
+    """Receipts, read markers and typing notifications."""
+
+
+async def wire_presence_devices(app: web.Application, db: Database) -> None:
+    """Presence, send-to-device messages and device-list changes."""
 
 
 def wire_sync(app: web.Application, db: Database) -> None:
@@ -107,7 +117,7 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     app[K.ROOMS] = rooms = RoomStore(db)
     app[K.NOTIFIER] = notifier = Notifier()
     streams = StreamIdGenerator(await events.max_stream_ordering())
-    notifier.room_stream_position = streams.current
+    notifier.positions[Stream.ROOMS] = streams.current
     app[K.PIPELINE] = pipeline = EventPipeline(
         events,
         rooms,
@@ -122,7 +132,7 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     app[K.ROOM_CREATOR] = RoomCreator(pipeline, memberships, rooms, config.server_name)
     account_data_store = AccountDataStore(db)
     account_data_streams = StreamIdGenerator(await account_data_store.max_stream_id())
-    notifier.account_data_stream_position = account_data_streams.current
+    notifier.positions[Stream.ACCOUNT_DATA] = account_data_streams.current
     app[K.ACCOUNT_DATA] = account_data = AccountData(
         account_data_store, rooms, notifier, account_data_streams
     )

@@ -82,6 +82,13 @@ class SyncStore:
         rows = await self._db.fetch_all(stmt)
         return [membership_from_row(r) for r in rows]
 
+    async def joined_room_ids(self, user_id: UserID) -> list[RoomID]:
+        c = room_memberships.c
+        rows = await self._db.fetch_all(
+            select(c.room_id).where(c.user_id == user_id, c.membership == "join")
+        )
+        return [RoomID(r.room_id) for r in rows]
+
     async def member_counts(self, room_ids: Collection[RoomID]) -> dict[RoomID, dict[str, int]]:
         c = room_memberships.c
         ids = list(room_ids)

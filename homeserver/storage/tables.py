@@ -274,3 +274,65 @@ sync_filters = Table(
     Column("filter_id", BigInteger, primary_key=True, autoincrement=False),
     Column("json", Text, nullable=False),
 )
+
+# Read receipts (spec: "Receipts"): the latest receipt of each user, per type and thread.
+# thread_id "" is an unthreaded receipt. stream_id: the receipts stream position, for sync.
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("room_id", ID, primary_key=True),
+    Column("receipt_type", String(64), primary_key=True),
+    Column("user_id", ID, primary_key=True),
+    Column("thread_id", ID, primary_key=True),
+    Column("event_id", ID, nullable=False),
+    Column("data", Text, nullable=False),  # a JSON object, {"ts": ...}
+    Column("stream_id", BigInteger, nullable=False),
+    Index("receipts_stream", "stream_id"),
+    Index("receipts_room_stream", "room_id", "stream_id"),
+)
+
+# Presence (spec: "Presence"): one row per user; stream_id of the last change.
+presence = Table(
+    "presence",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("status_msg", Text, nullable=True),
+    Column("last_active_ts", BigInteger, nullable=False),
+    Column("currently_active", Boolean, nullable=False, default=False),
+    Column("stream_id", BigInteger, nullable=False),
+    Index("presence_stream", "stream_id"),
+)
+
+# Send-to-device messages waiting for their device (spec: "Send-to-Device messaging"); a
+# row is deleted once the device syncs past its stream_id.
+device_inbox = Table(
+    "device_inbox",
+    metadata,
+    Column("stream_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", ID, nullable=False),
+    Column("device_id", ID, nullable=False),
+    Column("sender", ID, nullable=False),
+    Column("type", String(255), nullable=False),
+    Column("content", Text, nullable=False),
+    Index("device_inbox_device", "user_id", "device_id", "stream_id"),
+)
+
+# Transaction IDs of PUT /sendToDevice, for idempotency.
+to_device_txns = Table(
+    "to_device_txns",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("txn_id", String(255), primary_key=True),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+# A user's devices (or their keys) changed at stream_id: sync's device_lists.changed.
+device_list_changes = Table(
+    "device_list_changes",
+    metadata,
+    Column("stream_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("user_id", ID, nullable=False),
+    Index("device_list_changes_user", "user_id", "stream_id"),
+)

@@ -68,8 +68,7 @@ class SyncHandler:
         self._ignored = ignored
 
     def current_token(self) -> SyncToken:
-        n = self._notifier
-        return SyncToken(n.room_stream_position, n.account_data_stream_position)
+        return SyncToken.of(self._notifier.positions)
 
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once for an initial sync or if anything changed since `req.since`;
@@ -77,6 +76,9 @@ class SyncHandler:
         deadline = time.monotonic() + min(max(req.timeout_ms, 0), MAX_TIMEOUT_MS) / 1000
         since = req.since
         while True:
+            # The rooms to wait on are read before the positions: a change after this point
+            # is either in `now` or wakes the waiter.
+            rooms = await self._store.joined_room_ids(req.user_id)
             now = self.current_token()
             if since is None or req.full_state:
                 return await self._build(req, None, now)
@@ -86,7 +88,7 @@ class SyncHandler:
                     return response
                 since = now  # nothing for this user up to here: only look further on
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not await self._notifier.wait(remaining):
+            if remaining <= 0 or not await self._notifier.wait_for(req.user_id, rooms, remaining):
                 return _empty(since)
 
     async def _build(self, req: SyncRequest, since: SyncToken | None, now: SyncToken) -> dict[str, Any]:

@@ -1,29 +1,44 @@
-"""The /sync `next_batch` token: one position per stream, opaque to clients."""
+"""The /sync `next_batch` token: one position per notifier stream, opaque to clients."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 
 from homeserver.errors import InvalidParam
+from homeserver.notifier import Stream
 
 
 @dataclass(frozen=True)
 class SyncToken:
     rooms: int
     account_data: int
+    receipts: int = 0
+    typing: int = 0
+    presence: int = 0
+    to_device: int = 0
+    device_lists: int = 0
 
     def encode(self) -> str:
-        return f"s{self.rooms}_{self.account_data}"
+        return "s" + "_".join(str(p) for p in astuple(self))
+
+    def get(self, stream: Stream) -> int:
+        value: int = getattr(self, stream.value)
+        return value
+
+    @classmethod
+    def of(cls, positions: dict[Stream, int]) -> SyncToken:
+        return cls(**{s.value: p for s, p in positions.items()})
 
     @classmethod
     def parse(cls, token: str) -> SyncToken:
+        """Tokens of older releases carry fewer positions; the missing ones start at 0."""
         try:
-            if not token.startswith("s") or len(token) > 100:
+            if not token.startswith("s") or len(token) > 200:
                 raise ValueError
-            rooms, account_data = token[1:].split("_")
-            parsed = cls(int(rooms), int(account_data))
+            raw = token[1:].split("_")
+            if not 2 <= len(raw) <= len(fields(cls)) or not all(p.isascii() and p.isdigit() for p in raw):
+                raise ValueError
+            parts = [int(p) for p in raw]
         except ValueError:
             raise InvalidParam("Invalid sync token") from None
-        if parsed.rooms < 0 or parsed.account_data < 0:
-            raise InvalidParam("Invalid sync token")
-        return parsed
+        return cls(*parts)
