@@ -1,0 +1,150 @@
+"""Presence (spec: "Presence"): what users set, what /sync marks, and what others may see.
+
+The stored row holds the state as last set and the last active time. Two things follow from
+the time at read time rather than being written: a user who is "online" but inactive for
+IDLE_AFTER_MS reads as "unavailable" (the spec's idle timeout), and `currently_active` is true
+only while the last activity is under CURRENTLY_ACTIVE_MS old.
+
+Each sync marks its user active (`user_active`), but writes only when the state changes or
+the stored activity time is over REFRESH_AFTER_MS old, so a busy client costs one indexed read
+per sync and one write a minute. Presence goes to the user and to those who share a joined
+room with them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from homeserver.clock import now_ms
+from homeserver.errors import Forbidden, InvalidParam, NotFound
+from homeserver.ids import UserID, user_id_server
+from homeserver.notifier import Notifier, Stream
+from homeserver.storage.presence import PresenceRow, PresenceStore
+from homeserver.storage.rooms import RoomStore
+from homeserver.storage.streams import StreamIdGenerator
+from homeserver.storage.users import UserStore
+
+ONLINE, UNAVAILABLE, OFFLINE = "online", "unavailable", "offline"
+PRESENCE_STATES = (ONLINE, UNAVAILABLE, OFFLINE)
+IDLE_AFTER_MS = 5 * 60 * 1000
+CURRENTLY_ACTIVE_MS = 60 * 1000
+REFRESH_AFTER_MS = 60 * 1000
+MAX_STATUS_MSG_BYTES = 1024
+
+Clock = Callable[[], int]
+
+
+class Presence:
+    def __init__(
+        self,
+        store: PresenceStore,
+        rooms: RoomStore,
+        users: UserStore,
+        notifier: Notifier,
+        streams: StreamIdGenerator,
+        server_name: str,
+        clock: Clock = now_ms,
+    ) -> None:
+        self._store = store
+        self._rooms = rooms
+        self._users = users
+        self._notifier = notifier
+        self._streams = streams
+        self._server_name = server_name
+        self.clock = clock  # milliseconds; tests replace it to move time
+
+    @property
+    def position(self) -> int:
+        """The presence stream position below which every write is committed."""
+        return self._streams.current
+
+    # Writes
+
+    async def set_state(self, user_id: UserID, state: str, status_msg: str | None) -> None:
+        """PUT /presence: the user sets their state and status message (None clears it).
+        Setting "online" counts as activity."""
+        check_state(state)
+        if status_msg is not None and (
+            len(status_msg.encode("utf-8", "surrogatepass")) > MAX_STATUS_MSG_BYTES or "\x00" in status_msg
+        ):
+            raise InvalidParam(f"status_msg must be at most {MAX_STATUS_MSG_BYTES} bytes, without NUL")
+        now = self.clock()
+        old = await self._store.get(user_id)
+        last_active = now if state == ONLINE or old is None else old.last_active_ts
+        await self._write(user_id, state, status_msg, last_active, now)
+
+    async def user_active(self, user_id: UserID, set_presence: str) -> None:
+        """A /sync from the user with its `set_presence`: "online" marks them online and
+        active, "unavailable" marks them idle, "offline" leaves their presence alone (the
+        spec: the client is then not marked online by syncing)."""
+        check_state(set_presence)
+        if set_presence == OFFLINE:
+            return
+        now = self.clock()
+        old = await self._store.get(user_id)
+        status_msg = old.status_msg if old else None
+        if set_presence == ONLINE:
+            if old is not None and old.state == ONLINE and now - old.last_active_ts < REFRESH_AFTER_MS:
+                return
+            await self._write(user_id, ONLINE, status_msg, now, now)
+        elif old is None or _effective_state(old, now) != UNAVAILABLE:
+            await self._write(user_id, UNAVAILABLE, status_msg, old.last_active_ts if old else now, now)
+
+    async def _write(
+        self, user_id: UserID, state: str, status_msg: str | None, last_active: int, now: int
+    ) -> None:
+        active = state == ONLINE and now - last_active < CURRENTLY_ACTIVE_MS
+        with self._streams.allocate() as stream_id:
+            await self._store.put(PresenceRow(user_id, state, status_msg, last_active, active, stream_id))
+        rooms = [m.room_id for m in await self._rooms.rooms_for_user(user_id)]
+        self._notifier.notify(
+            Stream.PRESENCE, stream_id, visible=self._streams.current, users=(user_id,), rooms=rooms
+        )
+
+    # Reads
+
+    async def get(self, requester: UserID, user_id: UserID) -> dict[str, Any]:
+        """GET /presence: the user's own, or that of a user who shares a joined room with the
+        requester (M_FORBIDDEN otherwise); M_NOT_FOUND for a local user who does not exist."""
+        if user_id_server(user_id) == self._server_name and not await self._users.exists(user_id):
+            raise NotFound("No such user")
+        if user_id != requester and not await self._store.shares_room(requester, user_id):
+            raise Forbidden("You are not allowed to see their presence")
+        row = await self._store.get(user_id)
+        if row is None:
+            return {"presence": OFFLINE, "currently_active": False}
+        return presence_content(row, self.clock())
+
+    async def for_sync(self, user_id: UserID, since: int, until: int) -> list[dict[str, Any]]:
+        """m.presence events for the presence written in (since, until] by `user_id` and by
+        those who share a joined room with them, as of now."""
+        now = self.clock()
+        return [
+            {"type": "m.presence", "sender": row.user_id, "content": presence_content(row, now)}
+            for row in await self._store.changed_for(user_id, since, until)
+        ]
+
+
+def check_state(state: str) -> None:
+    if state not in PRESENCE_STATES:
+        raise InvalidParam(f"presence must be one of {', '.join(PRESENCE_STATES)}")
+
+
+def presence_content(row: PresenceRow, now: int) -> dict[str, Any]:
+    """The content of an m.presence event (and the GET answer) for a row, at time `now`."""
+    state = _effective_state(row, now)
+    ago = max(now - row.last_active_ts, 0)
+    content: dict[str, Any] = {
+        "presence": state,
+        "last_active_ago": ago,
+        "currently_active": state == ONLINE and ago < CURRENTLY_ACTIVE_MS,
+    }
+    if row.status_msg is not None:
+        content["status_msg"] = row.status_msg
+    return content
+
+
+def _effective_state(row: PresenceRow, now: int) -> str:
+    if row.state == ONLINE and now - row.last_active_ts >= IDLE_AFTER_MS:
+        return UNAVAILABLE
+    return row.state
