@@ -13,13 +13,17 @@ from clientapi.routes import (
     directory,
     login,
     membership,
+    presence,
     profile,
+    receipts,
     register,
     relations,
     reporting,
     rooms,
     search,
     sync,
+    to_device,
+    typing,
     user_directory,
     versions,
 )
@@ -41,6 +45,10 @@ ROUTE_TABLES = (
     user_directory.routes,
     search.routes,
     sync.routes,
+    receipts.routes,
+    typing.routes,
+    presence.routes,
+    to_device.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

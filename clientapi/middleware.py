@@ -113,17 +113,23 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if "access_token" in request.query:
         raise MissingToken("Access tokens must be sent in the Authorization header, not the query string")
-    token = _bearer_token(request)
+    token = bearer_token(request)
     if token is None:
         if mode == "optional":
             return await handler(request)
         raise MissingToken("Missing access token")
+    request[REQUESTER] = await authenticate(request, token)
+    return await handler(request)
+
+
+async def authenticate(request: web.Request, token: str) -> Requester:
+    """The requester an access token stands for (M_UNKNOWN_TOKEN if none, M_GUEST_ACCESS_FORBIDDEN
+    for a guest at a handler not marked `@guest_allowed`); notes the device as last seen."""
     who = await request.app[TOKENS].authenticate(token, now_ms())
     if who.is_guest and not getattr(request.match_info.handler, "__matrix_guest__", False):
         raise GuestAccessForbidden("Guest access is not allowed for this endpoint")
-    request[REQUESTER] = who
     await _note_last_seen(request, who)
-    return await handler(request)
+    return who
 
 
 def _auth_mode(request: web.Request) -> str:
@@ -134,7 +140,7 @@ def _auth_mode(request: web.Request) -> str:
     return str(getattr(handler, "__matrix_auth__", "required"))
 
 
-def _bearer_token(request: web.Request) -> str | None:
+def bearer_token(request: web.Request) -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
         return None
@@ -174,6 +180,8 @@ def install(app: web.Application) -> None:
 
 
 async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path.startswith(CORS_PREFIXES):
+    # Not on a WebSocket upgrade: browsers apply no CORS to it, and the socket would keep the
+    # headers for its whole life.
+    if request.path.startswith(CORS_PREFIXES) and not isinstance(response, web.WebSocketResponse):
         response.headers.update(CORS_HEADERS)
     response.headers.setdefault("X-Request-Id", request.get(REQUEST_ID, ""))

@@ -62,7 +62,7 @@ class AccountData:
         markers, push rules) and tell sync about it."""
         with self.streams.allocate() as stream_id:
             await self._store.put(user_id, room_id, data_type, content, stream_id)
-        self._notifier.on_account_data(user_id, self.streams.current)
+        self._notifier.on_account_data(user_id, stream_id, visible=self.streams.current)
 
     # Tags: the room's `m.tag` entry, {"tags": {tag: {"order": 0.5, ...}}}
 
@@ -103,7 +103,7 @@ class AccountData:
     ) -> None:
         with self.streams.allocate() as stream_id:
             await self._store.modify(user_id, room_id, TAG, change, stream_id)
-        self._notifier.on_account_data(user_id, self.streams.current)
+        self._notifier.on_account_data(user_id, stream_id, visible=self.streams.current)
 
     # Ignored users
 

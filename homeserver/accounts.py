@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from homeserver.auth.passwords import MAX_PASSWORD_BYTES, PasswordHasher
@@ -33,6 +33,9 @@ from homeserver.storage.users import NewUser, UserStore
 
 MAX_DEVICE_ID_LENGTH = 255
 MAX_DISPLAY_NAME_LENGTH = 256
+
+# Called with a user ID after devices of that user were created or deleted.
+DeviceListener = Callable[[UserID], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,15 @@ class Accounts:
         self._passwords = passwords
         self._tokens = tokens
         self.server_name = config.server_name
+        self._device_listeners: list[DeviceListener] = []
+
+    def on_devices_changed(self, listener: DeviceListener) -> None:
+        """Register `listener` (device-list tracking) for every device created or deleted."""
+        self._device_listeners.append(listener)
+
+    async def _devices_changed(self, user_id: UserID) -> None:
+        for listener in self._device_listeners:
+            await listener(user_id)
 
     # Registration
 
@@ -113,6 +125,7 @@ class Accounts:
             return user_id
         session, result = self._new_session(user_id, device_id, device_name, want_refresh, now)
         await self._users.create(new_user, session, registration_token)
+        await self._devices_changed(user_id)
         return result
 
     async def register_guest(self, device_name: str | None) -> LoginResult:
@@ -121,6 +134,7 @@ class Accounts:
         now = now_ms()
         session, result = self._new_session(user_id, None, device_name, False, now, is_guest=True)
         await self._users.create(NewUser(user_id, None, now, None, is_guest=True), session)
+        await self._devices_changed(user_id)
         return result
 
     async def _unused_user_id(self) -> UserID:
@@ -149,13 +163,17 @@ class Accounts:
         self, user_id: UserID, *, device_id: DeviceID | None, device_name: str | None, want_refresh: bool
     ) -> LoginResult:
         """Start a session for a user whose credentials were already checked."""
+        new_device = True
         if device_id is not None:
             _check_device(device_id, device_name)
             if await self._devices.get(user_id, device_id) is not None:
                 device_name = None  # the spec: the display name is for a new device only
+                new_device = False
         session, result = self._new_session(user_id, device_id, device_name, want_refresh, now_ms())
         await self._devices.start_session(session)
         self._tokens.forget(user_id, [session.device_id])
+        if new_device:
+            await self._devices_changed(user_id)
         return result
 
     def _new_session(
@@ -198,27 +216,35 @@ class Accounts:
         await self.delete_devices(requester.user_id, [requester.device_id])
 
     async def logout_all(self, user_id: UserID) -> None:
-        await self._devices.delete(user_id, None)
+        deleted = await self._devices.delete(user_id, None)
         self._tokens.forget(user_id)
+        if deleted:
+            await self._devices_changed(user_id)
 
     async def delete_devices(self, user_id: UserID, device_ids: Collection[str]) -> list[DeviceID]:
         deleted = await self._devices.delete(user_id, device_ids)
         self._tokens.forget(user_id, set(device_ids))
+        if deleted:
+            await self._devices_changed(user_id)
         return deleted
 
     # Account management
 
     async def change_password(self, requester: Requester, new_password: str, *, logout_devices: bool) -> None:
         password_hash = await self._new_password_hash(new_password)
-        await self._users.set_password_hash(
+        deleted = await self._users.set_password_hash(
             requester.user_id, password_hash, logout_except=requester.device_id, logout=logout_devices
         )
         if logout_devices:
             self._tokens.forget(requester.user_id)
+        if deleted:
+            await self._devices_changed(requester.user_id)
 
     async def deactivate(self, user_id: UserID) -> None:
         user = await self._users.get(user_id)
         if user is None:
             raise Forbidden("No such user")
-        await self._users.deactivate(user_id)
+        deleted = await self._users.deactivate(user_id)
         self._tokens.forget(user_id)
+        if deleted:
+            await self._devices_changed(user_id)

@@ -18,10 +18,13 @@ from homeserver.auth.passwords import PasswordHasher
 from homeserver.auth.tokens import TokenIssuer, load_or_create_secret
 from homeserver.config import Config
 from homeserver.crypto.keys import load_server_keys
+from homeserver.device_lists import DeviceLists
 from homeserver.directory import Directory
 from homeserver.notifier import Notifier, Stream
+from homeserver.presence import Presence
 from homeserver.profiles import Profiles
 from homeserver.ratelimit import RateLimiter
+from homeserver.receipts import Receipts
 from homeserver.reports import Reports
 from homeserver.room_list import RoomList
 from homeserver.rooms.context import EventContext
@@ -36,10 +39,13 @@ from homeserver.rooms.visibility import Visibility
 from homeserver.search import RoomSearch
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.database import Database, create_database
+from homeserver.storage.device_lists import DeviceListStore
 from homeserver.storage.devices import DeviceStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.migrate import migrate
+from homeserver.storage.presence import PresenceStore
+from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.registration_tokens import RegistrationTokenStore
 from homeserver.storage.relations import RelationStore
 from homeserver.storage.reports import ReportStore
@@ -48,9 +54,15 @@ from homeserver.storage.search import SearchStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
 from homeserver.storage.sync import FilterStore, SyncStore
 from homeserver.storage.timestamps import TimestampStore
+from homeserver.storage.to_device import ToDeviceStore
 from homeserver.storage.uia import UiaStore
 from homeserver.storage.users import ProfileStore, UserStore
 from homeserver.sync.handler import SyncHandler
+from homeserver.sync.recent import RecentEvents
+from homeserver.sync.rooms import RoomSections
+from homeserver.sync.sources import SyncSources
+from homeserver.to_device import ToDevice
+from homeserver.typing import Typing
 from homeserver.uia import UserInteractiveAuth
 from homeserver.user_directory import UserDirectory
 from webclient.views import setup_webclient
@@ -91,22 +103,49 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
 
 async def wire_receipts_typing(app: web.Application, db: Database) -> None:
     """Receipts, read markers and typing notifications."""
+    notifier, rooms = app[K.NOTIFIER], app[K.ROOMS]
+    receipt_store = ReceiptStore(db)
+    receipt_streams = StreamIdGenerator(await receipt_store.max_stream_id())
+    notifier.start(Stream.RECEIPTS, receipt_streams.current)
+    app[K.RECEIPTS] = Receipts(receipt_store, rooms, app[K.ACCOUNT_DATA], notifier, receipt_streams)
+    app[K.TYPING] = typing = Typing(rooms, notifier)
+    notifier.add_listener(typing.on_event)
 
 
 async def wire_presence_devices(app: web.Application, db: Database) -> None:
     """Presence, send-to-device messages and device-list changes."""
+    notifier, rooms, server_name = app[K.NOTIFIER], app[K.ROOMS], app[K.ACCOUNTS].server_name
+    presence_store = PresenceStore(db)
+    presence_streams = StreamIdGenerator(await presence_store.max_stream_id())
+    notifier.start(Stream.PRESENCE, presence_streams.current)
+    app[K.PRESENCE] = Presence(presence_store, rooms, app[K.USERS], notifier, presence_streams, server_name)
+    to_device_store = ToDeviceStore(db)
+    to_device_streams = StreamIdGenerator(await to_device_store.max_stream_id())
+    notifier.start(Stream.TO_DEVICE, to_device_streams.current)
+    app[K.TO_DEVICE] = ToDevice(to_device_store, notifier, to_device_streams, server_name)
+    device_list_store = DeviceListStore(db)
+    device_list_streams = StreamIdGenerator(await device_list_store.max_stream_id())
+    notifier.start(Stream.DEVICE_LISTS, device_list_streams.current)
+    app[K.DEVICE_LISTS] = device_lists = DeviceLists(device_list_store, rooms, notifier, device_list_streams)
+    app[K.ACCOUNTS].on_devices_changed(device_lists.changed)
 
 
 def wire_sync(app: web.Application, db: Database) -> None:
     app[K.FILTERS] = FilterStore(db)
+    events, rooms, store = app[K.EVENTS], app[K.ROOMS], SyncStore(db)
+    recent = RecentEvents()
+    sections = RoomSections(
+        events, store, Visibility(events, rooms), app[K.AGGREGATOR], recent, app[K.NOTIFIER]
+    )
+    sources = SyncSources(
+        typing=app[K.TYPING],
+        receipts=app[K.RECEIPTS],
+        presence=app[K.PRESENCE],
+        to_device=app[K.TO_DEVICE],
+        device_lists=app[K.DEVICE_LISTS],
+    )
     app[K.SYNC] = SyncHandler(
-        app[K.EVENTS],
-        SyncStore(db),
-        AccountDataStore(db),
-        Visibility(app[K.EVENTS], app[K.ROOMS]),
-        app[K.NOTIFIER],
-        app[K.AGGREGATOR],
-        app[K.ACCOUNT_DATA],
+        store, AccountDataStore(db), app[K.NOTIFIER], sections, app[K.ACCOUNT_DATA], sources
     )
 
 
@@ -117,7 +156,7 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     app[K.ROOMS] = rooms = RoomStore(db)
     app[K.NOTIFIER] = notifier = Notifier()
     streams = StreamIdGenerator(await events.max_stream_ordering())
-    notifier.positions[Stream.ROOMS] = streams.current
+    notifier.start(Stream.ROOMS, streams.current)
     app[K.PIPELINE] = pipeline = EventPipeline(
         events,
         rooms,
@@ -132,7 +171,7 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     app[K.ROOM_CREATOR] = RoomCreator(pipeline, memberships, rooms, config.server_name)
     account_data_store = AccountDataStore(db)
     account_data_streams = StreamIdGenerator(await account_data_store.max_stream_id())
-    notifier.positions[Stream.ACCOUNT_DATA] = account_data_streams.current
+    notifier.start(Stream.ACCOUNT_DATA, account_data_streams.current)
     app[K.ACCOUNT_DATA] = account_data = AccountData(
         account_data_store, rooms, notifier, account_data_streams
     )

@@ -13,10 +13,13 @@ if TYPE_CHECKING:
     from homeserver.auth.tokens import TokenIssuer
     from homeserver.config import Config
     from homeserver.crypto.keys import ServerKeys
+    from homeserver.device_lists import DeviceLists
     from homeserver.directory import Directory
     from homeserver.notifier import Notifier
+    from homeserver.presence import Presence
     from homeserver.profiles import Profiles
     from homeserver.ratelimit import RateLimiter
+    from homeserver.receipts import Receipts
     from homeserver.reports import Reports
     from homeserver.room_list import RoomList
     from homeserver.rooms.context import EventContext
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
     from homeserver.storage.sync import FilterStore
     from homeserver.storage.users import ProfileStore, UserStore
     from homeserver.sync.handler import SyncHandler
+    from homeserver.to_device import ToDevice
+    from homeserver.typing import Typing
     from homeserver.uia import UserInteractiveAuth
     from homeserver.user_directory import UserDirectory
 
@@ -71,3 +76,8 @@ USER_DIRECTORY: web.AppKey[UserDirectory] = web.AppKey("user_directory")
 SEARCH: web.AppKey[RoomSearch] = web.AppKey("search")
 SYNC: web.AppKey[SyncHandler] = web.AppKey("sync")
 FILTERS: web.AppKey[FilterStore] = web.AppKey("filters")
+RECEIPTS: web.AppKey[Receipts] = web.AppKey("receipts")
+TYPING: web.AppKey[Typing] = web.AppKey("typing")
+PRESENCE: web.AppKey[Presence] = web.AppKey("presence")
+TO_DEVICE: web.AppKey[ToDevice] = web.AppKey("to_device")
+DEVICE_LISTS: web.AppKey[DeviceLists] = web.AppKey("device_lists")

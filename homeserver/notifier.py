@@ -7,6 +7,14 @@ the rooms it is in, and is woken only by changes there: a message in a room wake
 room's waiters, a to-device message wakes its recipient. A wake-up costs a set lookup and
 one `Event.set()` per waiter.
 
+Writers commit out of order (two rooms, two receipts), so a change carries its own position
+and the stream's visible position (below which nothing is in flight). A change above the
+visible position wakes nobody yet: its waiters are woken when the stream catches up with it,
+or a reader could look, see nothing, and sleep through it.
+
+The notifier also remembers, per stream, the last position at which each room or user
+changed (`changed_since`), so sync can skip a room or a query without asking the database.
+
 In-process for now; every method takes plain IDs and positions so that a Redis pub/sub
 notifier can replace it when several processes share a database (DESIGN.md, "Scale").
 Listeners registered with `add_listener` are called synchronously after each event commit,
@@ -20,8 +28,11 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 from homeserver.events.model import Event
+from homeserver.storage.events import TxnKey
 
-EventListener = Callable[[Event, int], None]
+# (event, its stream position, the client transaction that sent it)
+EventListener = Callable[[Event, int, TxnKey | None], None]
+MAX_REMEMBERED_CHANGES = 200_000  # per stream; past it the memory restarts (answers "maybe")
 
 
 class Stream(StrEnum):
@@ -41,13 +52,37 @@ class _Waiter:
         self.event = asyncio.Event()
 
 
+class ChangeMemory:
+    """The last position at which each key (room or user ID) changed, for positions above
+    `earliest`; about anything older the answer is "maybe" (True)."""
+
+    __slots__ = ("_last", "earliest")
+
+    def __init__(self, earliest: int) -> None:
+        self.earliest = earliest
+        self._last: dict[str, int] = {}
+
+    def record(self, key: str, position: int) -> None:
+        if position > self._last.get(key, 0):
+            self._last[key] = position
+        if len(self._last) > MAX_REMEMBERED_CHANGES:
+            self.earliest = max(self._last.values())
+            self._last.clear()
+
+    def changed_since(self, key: str, position: int) -> bool:
+        if position < self.earliest:
+            return True
+        return self._last.get(key, 0) > position
+
+
 class Notifier:
     def __init__(self) -> None:
         self.positions: dict[Stream, int] = dict.fromkeys(Stream, 0)
+        self._changes = {s: ChangeMemory(0) for s in Stream}
+        self._pending: dict[Stream, list[tuple[int, tuple[str, ...]]]] = {s: [] for s in Stream}
         self._listeners: list[EventListener] = []
         self._by_user: dict[str, set[_Waiter]] = {}
         self._by_room: dict[str, set[_Waiter]] = {}
-        self._everyone: set[_Waiter] = set()
 
     @property
     def room_stream_position(self) -> int:
@@ -57,47 +92,75 @@ class Notifier:
     def account_data_stream_position(self) -> int:
         return self.positions[Stream.ACCOUNT_DATA]
 
+    def start(self, stream: Stream, position: int) -> None:
+        """At start-up: the stream's persisted position; changes before it are unknown."""
+        self.positions[stream] = position
+        self._changes[stream] = ChangeMemory(position)
+
     def add_listener(self, listener: EventListener) -> None:
         self._listeners.append(listener)
 
-    def on_new_event(self, event: Event, stream_position: int, *, persisted_up_to: int | None = None) -> None:
+    def on_new_event(
+        self,
+        event: Event,
+        stream_position: int,
+        *,
+        persisted_up_to: int | None = None,
+        txn: TxnKey | None = None,
+    ) -> None:
         """`event` committed at `stream_position`. Readers may step up to `persisted_up_to`,
         below which nothing is still in flight (an event of another room may hold a lower
         position and commit later); without it, up to the event's own position."""
         for listener in self._listeners:
-            listener(event, stream_position)
-        visible = stream_position if persisted_up_to is None else persisted_up_to
+            listener(event, stream_position, txn)
         # A membership change also wakes its target: an invitee is in no room yet.
         target = (event.state_key,) if event.type == "m.room.member" and event.state_key else ()
-        self.notify(Stream.ROOMS, visible, users=target, rooms=(event.room_id,))
+        self.notify(
+            Stream.ROOMS, stream_position, visible=persisted_up_to, users=target, rooms=(event.room_id,)
+        )
 
-    def on_account_data(self, user_id: str, stream_position: int) -> None:
-        """A user's account data changed (committed up to `stream_position`)."""
-        self.notify(Stream.ACCOUNT_DATA, stream_position, users=(user_id,))
+    def on_account_data(self, user_id: str, stream_position: int, *, visible: int | None = None) -> None:
+        """A user's account data changed at `stream_position`."""
+        self.notify(Stream.ACCOUNT_DATA, stream_position, visible=visible, users=(user_id,))
 
     def notify(
         self,
         stream: Stream,
         position: int,
         *,
+        visible: int | None = None,
         users: Iterable[str] = (),
         rooms: Iterable[str] = (),
-        everyone: bool = False,
     ) -> None:
-        """`stream` advanced to `position` (nothing below it still in flight); wake the
-        waiters of `users`, of `rooms`, or all of them."""
-        if position > self.positions[stream]:
-            self.positions[stream] = position
-        woken: set[_Waiter] = set()
-        if everyone:
-            woken = self._everyone
+        """A change at `position` of `stream` concerning `users` and `rooms` committed;
+        nothing below `visible` (default: `position`) is still in flight. Wakes the waiters
+        of those users and rooms once the change is visible."""
+        keys = (*users, *rooms)
+        memory = self._changes[stream]
+        for key in keys:
+            memory.record(key, position)
+        pending = self._pending[stream]
+        pending.append((position, keys))
+        visible = position if visible is None else visible
+        if visible > self.positions[stream]:
+            self.positions[stream] = visible
+        visible = self.positions[stream]
+        ready = [keys for p, keys in pending if p <= visible]
+        if len(ready) < len(pending):
+            self._pending[stream] = [(p, keys) for p, keys in pending if p > visible]
         else:
-            for user in users:
-                woken.update(self._by_user.get(user, ()))
-            for room in rooms:
-                woken.update(self._by_room.get(room, ()))
-        for waiter in woken:
-            waiter.event.set()
+            pending.clear()
+        for group in ready:
+            self._wake(group)
+
+    def changed_since(self, stream: Stream, key: str, position: int) -> bool:
+        """Whether `key` (a room or user ID) may have changed in `stream` after `position`."""
+        return self._changes[stream].changed_since(key, position)
+
+    def _wake(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            for waiter in self._by_user.get(key, ()) if key.startswith("@") else self._by_room.get(key, ()):
+                waiter.event.set()
 
     async def wait_for(self, user_id: str, rooms: Iterable[str], timeout_s: float) -> bool:
         """Wait until something changes for `user_id` or in one of `rooms`; False on timeout.
@@ -105,7 +168,6 @@ class Notifier:
         just before calling cannot miss a change."""
         waiter = _Waiter()
         room_list = list(rooms)
-        self._everyone.add(waiter)
         self._by_user.setdefault(user_id, set()).add(waiter)
         for room in room_list:
             self._by_room.setdefault(room, set()).add(waiter)
@@ -116,7 +178,6 @@ class Notifier:
                     return True
             return False
         finally:
-            self._everyone.discard(waiter)
             _discard(self._by_user, user_id, waiter)
             for room in room_list:
                 _discard(self._by_room, room, waiter)

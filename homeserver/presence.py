@@ -12,6 +12,7 @@ room with them."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,9 @@ MAX_STATUS_MSG_BYTES = 1024
 Clock = Callable[[], int]
 
 
+MAX_REMEMBERED_USERS = 100_000
+
+
 class Presence:
     def __init__(
         self,
@@ -52,6 +56,9 @@ class Presence:
         self._streams = streams
         self._server_name = server_name
         self.clock = clock  # milliseconds; tests replace it to move time
+        # The row this process last read or wrote per user: /sync calls user_active on every
+        # request, and most of those only need to see that nothing is due.
+        self._last: OrderedDict[UserID, PresenceRow | None] = OrderedDict()
 
     @property
     def position(self) -> int:
@@ -81,7 +88,7 @@ class Presence:
         if set_presence == OFFLINE:
             return
         now = self.clock()
-        old = await self._store.get(user_id)
+        old = await self._last_row(user_id)
         status_msg = old.status_msg if old else None
         if set_presence == ONLINE:
             if old is not None and old.state == ONLINE and now - old.last_active_ts < REFRESH_AFTER_MS:
@@ -90,12 +97,28 @@ class Presence:
         elif old is None or _effective_state(old, now) != UNAVAILABLE:
             await self._write(user_id, UNAVAILABLE, status_msg, old.last_active_ts if old else now, now)
 
+    async def _last_row(self, user_id: UserID) -> PresenceRow | None:
+        if user_id in self._last:
+            self._last.move_to_end(user_id)
+            return self._last[user_id]
+        row = await self._store.get(user_id)
+        self._remember(user_id, row)
+        return row
+
+    def _remember(self, user_id: UserID, row: PresenceRow | None) -> None:
+        self._last[user_id] = row
+        self._last.move_to_end(user_id)
+        if len(self._last) > MAX_REMEMBERED_USERS:
+            self._last.popitem(last=False)
+
     async def _write(
         self, user_id: UserID, state: str, status_msg: str | None, last_active: int, now: int
     ) -> None:
         active = state == ONLINE and now - last_active < CURRENTLY_ACTIVE_MS
         with self._streams.allocate() as stream_id:
-            await self._store.put(PresenceRow(user_id, state, status_msg, last_active, active, stream_id))
+            row = PresenceRow(user_id, state, status_msg, last_active, active, stream_id)
+            await self._store.put(row)
+        self._remember(user_id, row)
         rooms = [m.room_id for m in await self._rooms.rooms_for_user(user_id)]
         self._notifier.notify(
             Stream.PRESENCE, stream_id, visible=self._streams.current, users=(user_id,), rooms=rooms

@@ -14,7 +14,10 @@ MAX_EVENT_TYPE = 255
 
 
 def room_id_param(request: web.Request, name: str = "room_id") -> RoomID:
-    value = request.match_info[name]
+    return room_id_value(request.match_info[name])
+
+
+def room_id_value(value: str) -> RoomID:
     if not is_valid_room_id(value):
         raise InvalidParam("Invalid room ID")
     return RoomID(value)
@@ -45,7 +48,13 @@ def path_param(request: web.Request, name: str, default: str | None = None) -> s
 
 
 def short_param(request: web.Request, name: str, limit: int) -> str:
-    value = path_param(request, name)
+    return short_value(path_param(request, name), name, limit)
+
+
+def short_value(value: str, name: str, limit: int) -> str:
+    """A non-empty string of at most `limit` bytes without NUL (an event type, a txn ID)."""
+    if "\x00" in value:
+        raise InvalidParam(f"{name} contains a NUL character")
     if not value or len(value.encode()) > limit:
         raise InvalidParam(f"Invalid {name}")
     return value

@@ -8,7 +8,7 @@ from clientapi.middleware import requester
 from clientapi.request import field, read_json, string_list
 from clientapi.responses import json_response
 from homeserver.accounts import MAX_DEVICE_ID_LENGTH
-from homeserver.appkeys import ACCOUNTS, DEVICES, UIA
+from homeserver.appkeys import ACCOUNTS, DEVICE_LISTS, DEVICES, UIA
 from homeserver.errors import InvalidParam, NotFound
 from homeserver.ids import DeviceID
 from homeserver.storage.devices import Device
@@ -64,6 +64,7 @@ async def update_device(request: web.Request) -> web.Response:
         raise InvalidParam("display_name contains a NUL character")
     if not await devices.set_display_name(who.user_id, device_id, name[:MAX_DEVICE_NAME]):
         raise NotFound("No such device")
+    await request.app[DEVICE_LISTS].changed(who.user_id)  # the name is part of the device list
     return json_response({})
 
 

@@ -23,6 +23,7 @@ from clientapi.routes.common import (
 )
 from clientapi.routes.relations import bundled_events_json
 from homeserver.appkeys import EVENTS, PIPELINE, ROOM_CREATOR, ROOMS, TIMELINE
+from homeserver.auth.tokens import Requester
 from homeserver.errors import BadJson, Forbidden, InvalidParam, NotFound
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event
@@ -80,8 +81,10 @@ def _not_a_user(value: object) -> UserID:
 
 
 def _txn(request: web.Request, endpoint: str) -> TxnKey:
-    who = requester(request)
-    txn_id = short_param(request, "txn_id", MAX_TXN_ID)
+    return txn_of(requester(request), endpoint, short_param(request, "txn_id", MAX_TXN_ID))
+
+
+def txn_of(who: Requester, endpoint: str, txn_id: str) -> TxnKey:
     return TxnKey(who.user_id, who.device_id, txn_key(endpoint, txn_id), txn_id)
 
 
@@ -91,9 +94,23 @@ async def send_event(request: web.Request) -> web.Response:
     room_id = room_id_param(request)
     event_type = short_param(request, "event_type", MAX_EVENT_TYPE)
     content = await read_json(request)
-    txn = _txn(request, f"send/{room_id}/{event_type}")
-    event = await request.app[PIPELINE].send(Draft(room_id, who.user_id, event_type, content, txn=txn))
+    txn_id = short_param(request, "txn_id", MAX_TXN_ID)
+    event = await send_message_event(request.app, who, room_id, event_type, txn_id, content)
     return json_response({"event_id": event.event_id})
+
+
+async def send_message_event(
+    app: web.Application,
+    who: Requester,
+    room_id: RoomID,
+    event_type: str,
+    txn_id: str,
+    content: dict[str, Any],
+) -> Event:
+    """PUT /rooms/{room_id}/send/{event_type}/{txn_id}, also sent over the WebSocket: one
+    transaction key for both, so a txn ID repeated over either gives the same event."""
+    txn = txn_of(who, f"send/{room_id}/{event_type}", txn_id)
+    return await app[PIPELINE].send(Draft(room_id, who.user_id, event_type, content, txn=txn))
 
 
 @routes.put(ROOM + "/state/{event_type}")

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -62,6 +63,9 @@ class TokenIssuer:
         self._secret = secret
         self._devices = devices
         self._cache: OrderedDict[str, tuple[float, AccessTokenRecord | None]] = OrderedDict()
+        # Verified claims by token: a token's signature and claims never change, and checking
+        # them costs more than the rest of a long-poll /sync.
+        self._claims: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def issue(
         self,
@@ -88,15 +92,7 @@ class TokenIssuer:
         return token, AccessTokenRecord(jti, user_id, device_id, now_ms, expires)
 
     async def authenticate(self, token: str, now_ms: int) -> Requester:
-        try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],
-                options={"verify_exp": False, "require": ["sub", "jti", "device_id"]},
-            )
-        except (jwt.InvalidTokenError, ValueError):  # ValueError: undecodable (e.g. non-UTF-8) input
-            raise UnknownToken("Invalid access token") from None
+        claims = self._verified_claims(token)
         jti = claims["jti"]
         record = await self._lookup(str(jti))
         if record is None or record.user_id != claims["sub"]:
@@ -107,6 +103,25 @@ class TokenIssuer:
             await self._devices.first_use(record)
             self._cache[record.jti] = (time.monotonic() + CACHE_TTL_S, replace(record, refresh_parent=None))
         return Requester(record.user_id, record.device_id, record.jti, is_guest=claims.get("guest") is True)
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        claims = self._claims.get(token)
+        if claims is not None:
+            self._claims.move_to_end(token)
+            return claims
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"verify_exp": False, "require": ["sub", "jti", "device_id"]},
+            )
+        except (jwt.InvalidTokenError, ValueError):  # ValueError: undecodable (e.g. non-UTF-8) input
+            raise UnknownToken("Invalid access token") from None
+        self._claims[token] = claims
+        if len(self._claims) > CACHE_SIZE:
+            self._claims.popitem(last=False)
+        return claims
 
     async def _lookup(self, jti: str) -> AccessTokenRecord | None:
         hit = self._cache.get(jti)

@@ -147,7 +147,7 @@ class EventPipeline:
             items = await self._persist(room.items)
             self._remember_head(room_id, room.head)
         for item in items:
-            self._notify(item.event, item.stream_ordering)
+            self._notify(item)
         return room.events
 
     async def _persist(self, items: Sequence[EventToPersist]) -> list[EventToPersist]:
@@ -158,8 +158,10 @@ class EventPipeline:
             await self._store.persist_many(placed)
         return placed
 
-    def _notify(self, event: Event, position: int) -> None:
-        self._notifier.on_new_event(event, position, persisted_up_to=self.streams.current)
+    def _notify(self, item: EventToPersist) -> None:
+        self._notifier.on_new_event(
+            item.event, item.stream_ordering, persisted_up_to=self.streams.current, txn=item.txn
+        )
 
     # Sending
 
@@ -230,7 +232,7 @@ class EventPipeline:
         items = await self._persist([item for _, item in ready])
         head.advance(batch)
         for (entry, _), item in zip(ready, items, strict=True):
-            self._notify(item.event, item.stream_ordering)
+            self._notify(item)
             entry.result.set_result(item.event)
 
     async def _prepare(self, entry: Queued, head: RoomHead, batch: Batch) -> EventToPersist:

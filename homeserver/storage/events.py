@@ -37,6 +37,7 @@ from homeserver.storage.tables import (
 
 EVENT_CACHE_SIZE = 50_000
 GROUP_CACHE_SIZE = 20_000  # (state group, a few keys) -> their events
+FULL_STATE_CACHE_ENTRIES = 200_000  # state entries held by whole-state lookups, all groups together
 SMALL_STATE_LOOKUP = 8
 BATCH = 500  # IDs per IN (...) clause
 
@@ -102,6 +103,8 @@ class EventStore:
         self._group_cache: OrderedDict[tuple[int, tuple[StateKey, ...]], dict[StateKey, EventID]] = (
             OrderedDict()
         )
+        self._full_cache: OrderedDict[int, dict[StateKey, EventID]] = OrderedDict()
+        self._full_cache_entries = 0
         # Bumped whenever a stored event changes (redaction): a read that started before a
         # change may have the old row and must not put it into the cache.
         self._changes = 0
@@ -426,7 +429,9 @@ class EventStore:
         """The state of a group (only `keys`, if given): its chain of deltas applied oldest
         first. A group never changes once written, so small lookups (visibility asks for two
         keys per group of a page) are answered from a bounded cache."""
-        if keys is None or len(keys) > SMALL_STATE_LOOKUP:
+        if keys is None:
+            return dict(await self._full_state(group_id))
+        if len(keys) > SMALL_STATE_LOOKUP:
             return await self._state_ids_at_group(group_id, keys)
         cache_key = (group_id, tuple(sorted(keys)))
         hit = self._group_cache.get(cache_key)
@@ -438,6 +443,22 @@ class EventStore:
         if len(self._group_cache) > GROUP_CACHE_SIZE:
             self._group_cache.popitem(last=False)
         return dict(state)
+
+    async def _full_state(self, group_id: int) -> dict[StateKey, EventID]:
+        """A group's whole state, from a cache bounded by the number of entries it holds
+        (initial syncs ask for the whole state of every room)."""
+        hit = self._full_cache.get(group_id)
+        if hit is not None:
+            self._full_cache.move_to_end(group_id)
+            return hit
+        state = await self._state_ids_at_group(group_id, None)
+        if len(state) <= FULL_STATE_CACHE_ENTRIES // 10:
+            self._full_cache[group_id] = state
+            self._full_cache_entries += len(state)
+            while self._full_cache_entries > FULL_STATE_CACHE_ENTRIES:
+                _, evicted = self._full_cache.popitem(last=False)
+                self._full_cache_entries -= len(evicted)
+        return state
 
     async def _state_ids_at_group(
         self, group_id: int, keys: Collection[StateKey] | None

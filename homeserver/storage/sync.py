@@ -3,10 +3,12 @@ it can be helped)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from homeserver.errors import MatrixError
@@ -16,7 +18,9 @@ from homeserver.storage.rooms import Membership, membership_from_row
 from homeserver.storage.tables import event_txn_ids, events, room_memberships, sync_filters
 
 BATCH = 500
-MAX_HEROES = 5
+MAX_CACHED_FILTERS = 10_000
+UNION_CHUNK = 100  # rooms per UNION ALL statement (SQLite allows 500 terms)
+HERO_SAMPLE = 51
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,37 @@ class SyncStore:
         rows = await self._db.fetch_all(stmt.order_by(c.stream_ordering.desc()).limit(limit))
         return [StreamEvent(EventID(r.event_id), r.stream_ordering, r.state_group) for r in reversed(rows)]
 
+    async def latest_events(
+        self, room_ids: Sequence[RoomID], until: int, limit: int
+    ) -> dict[RoomID, list[StreamEvent]]:
+        """For each room, its newest `limit` accepted events at or before `until`, oldest first:
+        one statement per chunk of rooms, each part an index range scan of one room."""
+        c = events.c
+        out: dict[RoomID, list[StreamEvent]] = {r: [] for r in room_ids}
+        for i in range(0, len(room_ids), UNION_CHUNK):
+            parts: list[Select[Any]] = [
+                select(literal_column("*")).select_from(
+                    select(c.room_id, c.event_id, c.stream_ordering, c.state_group)
+                    .where(
+                        c.room_id == room_id,
+                        c.stream_ordering <= until,
+                        c.outlier.is_(False),
+                        c.rejected_reason.is_(None),
+                    )
+                    .order_by(c.stream_ordering.desc())
+                    .limit(limit)
+                    .subquery()
+                )
+                for room_id in room_ids[i : i + UNION_CHUNK]
+            ]
+            stmt = union_all(*parts) if len(parts) > 1 else parts[0]
+            for r in await self._db.fetch_all(stmt):
+                row = StreamEvent(EventID(r.event_id), r.stream_ordering, r.state_group)
+                out[RoomID(r.room_id)].append(row)
+        for rows in out.values():
+            rows.sort(key=lambda row: row.stream)
+        return out
+
     async def state_group_at(self, room_id: RoomID, stream: int) -> int | None:
         """The state group after the room's last event at or before `stream`."""
         c = events.c
@@ -84,9 +119,7 @@ class SyncStore:
 
     async def joined_room_ids(self, user_id: UserID) -> list[RoomID]:
         c = room_memberships.c
-        rows = await self._db.fetch_all(
-            select(c.room_id).where(c.user_id == user_id, c.membership == "join")
-        )
+        rows = await self._db.fetch_all(select(c.room_id).where(c.user_id == user_id, c.membership == "join"))
         return [RoomID(r.room_id) for r in rows]
 
     async def member_counts(self, room_ids: Collection[RoomID]) -> dict[RoomID, dict[str, int]]:
@@ -103,38 +136,39 @@ class SyncStore:
                 out.setdefault(RoomID(row.room_id), {})[row.membership] = int(row.n)
         return out
 
-    async def heroes(self, room_id: RoomID, user_id: UserID) -> list[UserID]:
-        """Up to five other members, joined or invited first, then those who left (spec:
-        "Calculating the display name for a room")."""
+    async def member_sample(self, room_id: RoomID) -> list[tuple[UserID, str]]:
+        """The room's first members by user ID with their membership: enough to pick the
+        heroes (spec: "Calculating the display name for a room") for any one of them."""
         c = room_memberships.c
         rows = await self._db.fetch_all(
-            select(c.user_id, c.membership)
-            .where(c.room_id == room_id, c.user_id != user_id)
-            .order_by(c.user_id)
-            .limit(50)
+            select(c.user_id, c.membership).where(c.room_id == room_id).order_by(c.user_id).limit(HERO_SAMPLE)
         )
-        active = [r.user_id for r in rows if r.membership in ("join", "invite")]
-        others = [r.user_id for r in rows if r.membership not in ("join", "invite")]
-        return [UserID(u) for u in (active or others)[:MAX_HEROES]]
+        return [(UserID(r.user_id), r.membership) for r in rows]
 
     async def transaction_ids(
         self, user_id: UserID, device_id: str, event_ids: Collection[EventID]
     ) -> dict[EventID, str]:
         """The client transaction IDs of the device's own events, for unsigned.transaction_id."""
-        if not event_ids:
-            return {}
         c = event_txn_ids.c
-        rows = await self._db.fetch_all(
-            select(c.event_id, c.txn_id).where(
-                c.event_id.in_(list(event_ids)), c.user_id == user_id, c.device_id == device_id
+        ids = list(event_ids)
+        out: dict[EventID, str] = {}
+        for i in range(0, len(ids), BATCH):
+            rows = await self._db.fetch_all(
+                select(c.event_id, c.txn_id).where(
+                    c.event_id.in_(ids[i : i + BATCH]), c.user_id == user_id, c.device_id == device_id
+                )
             )
-        )
-        return {EventID(r.event_id): r.txn_id for r in rows if r.txn_id is not None}
+            out.update((EventID(r.event_id), r.txn_id) for r in rows if r.txn_id is not None)
+        return out
 
 
 class FilterStore:
+    """Filters never change once stored, so the ones in use are kept in memory: clients
+    name their filter on every /sync."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache: OrderedDict[tuple[UserID, int], str] = OrderedDict()
 
     async def create(self, user_id: UserID, filter_json: str) -> str:
         for _ in range(5):  # two concurrent uploads may pick the same number: the loser retries
@@ -157,11 +191,20 @@ class FilterStore:
         raise MatrixError("Could not store the filter, try again")
 
     async def get(self, user_id: UserID, filter_id: str) -> str | None:
-        if not filter_id.isdigit() or len(filter_id) > 18:
+        if not filter_id.isascii() or not filter_id.isdigit() or len(filter_id) > 18:
             return None
+        key = (user_id, int(filter_id))
+        if (hit := self._cache.get(key)) is not None:
+            self._cache.move_to_end(key)
+            return hit
         value = await self._db.fetch_value(
             select(sync_filters.c.json).where(
-                sync_filters.c.user_id == user_id, sync_filters.c.filter_id == int(filter_id)
+                sync_filters.c.user_id == user_id, sync_filters.c.filter_id == key[1]
             )
         )
-        return str(value) if value is not None else None
+        if value is None:
+            return None
+        self._cache[key] = str(value)
+        if len(self._cache) > MAX_CACHED_FILTERS:
+            self._cache.popitem(last=False)
+        return str(value)

@@ -1,71 +1,57 @@
 """/sync: what changed for a user between two tokens (Client-Server API, "Syncing").
 
-A room's section is either "initial" (first sync, full_state, or a room the user just joined:
-the newest events and the state at the start of that timeline) or "incremental" (the events
-since the token; when more than the limit, `limited` and the state that changed in the gap)."""
+The token holds one position per notifier stream. A sync first asks the notifier's change
+memory which rooms and streams changed for this user since the token, and reads only those:
+an incremental sync of a live client is answered from in-memory logs without a query. When
+nothing changed it waits on the notifier for this user and their rooms, up to the timeout."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from homeserver.events.client_format import client_event
-from homeserver.events.model import Event, StateKey
-from homeserver.filters import RoomEventFilter, SyncFilter
-from homeserver.ids import EventID, RoomID, UserID
-from homeserver.notifier import Notifier
-from homeserver.rooms.relations import Aggregator, IgnoredUsers
-from homeserver.rooms.visibility import Visibility
+from homeserver.account_data import AccountData
+from homeserver.filters import RoomEventFilter
+from homeserver.ids import RoomID, UserID
+from homeserver.notifier import Notifier, Stream
 from homeserver.storage.account_data import AccountDataChange, AccountDataStore
-from homeserver.storage.events import EventStore
 from homeserver.storage.rooms import Membership
-from homeserver.storage.sync import StreamEvent, SyncStore
+from homeserver.storage.sync import SyncStore
+from homeserver.sync.request import SyncRequest
+from homeserver.sync.rooms import RoomSections, empty_section
+from homeserver.sync.sources import SyncSources
 from homeserver.sync.tokens import SyncToken
 
-DEFAULT_TIMELINE_LIMIT = 10
-MAX_TIMELINE_LIMIT = 100
+__all__ = ["SyncHandler", "SyncRequest"]
+
 MAX_TIMEOUT_MS = 5 * 60 * 1000
-STRIPPED_STATE = (
-    ("m.room.create", ""),
-    ("m.room.join_rules", ""),
-    ("m.room.name", ""),
-    ("m.room.avatar", ""),
-    ("m.room.canonical_alias", ""),
-    ("m.room.encryption", ""),
-    ("m.room.topic", ""),
-)
-
-
-@dataclass(frozen=True)
-class SyncRequest:
-    user_id: UserID
-    device_id: str
-    since: SyncToken | None
-    filter: SyncFilter
-    full_state: bool
-    timeout_ms: int
+TO_DEVICE_LIMIT = 100
 
 
 class SyncHandler:
     def __init__(
         self,
-        events: EventStore,
         store: SyncStore,
         account_data: AccountDataStore,
-        visibility: Visibility,
         notifier: Notifier,
-        aggregator: Aggregator,
-        ignored: IgnoredUsers,
+        sections: RoomSections,
+        ignored: AccountData,
+        sources: SyncSources,
     ) -> None:
-        self._events = events
         self._store = store
         self._account_data = account_data
-        self._visibility = visibility
         self._notifier = notifier
-        self._aggregator = aggregator
+        self._sections = sections
         self._ignored = ignored
+        self._sources = sources
+        # Per user: (memberships, room position they were read at); valid while the
+        # notifier saw no membership change of that user since.
+        self._memberships: dict[UserID, tuple[list[Membership], int]] = {}
+        self._ignored_cache: dict[UserID, tuple[frozenset[UserID], int]] = {}
+        # Per device: the last to-device position delivered and not yet acknowledged.
+        self._to_device_unacked: dict[tuple[UserID, str], int] = {}
 
     def current_token(self) -> SyncToken:
         return SyncToken.of(self._notifier.positions)
@@ -74,163 +60,203 @@ class SyncHandler:
         """Answer at once for an initial sync or if anything changed since `req.since`;
         otherwise wait up to the timeout for a change the user can see."""
         deadline = time.monotonic() + min(max(req.timeout_ms, 0), MAX_TIMEOUT_MS) / 1000
+        await self._sources.presence.user_active(req.user_id, req.set_presence)
         since = req.since
         while True:
             # The rooms to wait on are read before the positions: a change after this point
             # is either in `now` or wakes the waiter.
-            rooms = await self._store.joined_room_ids(req.user_id)
+            memberships = await self._user_memberships(req.user_id)
             now = self.current_token()
             if since is None or req.full_state:
-                return await self._build(req, None, now)
+                return await self._build(req, None, now, memberships)
             if now != since:
-                response = await self._build(req, since, now)
+                response = await self._build(req, since, now, memberships)
                 if _has_content(response):
                     return response
-                since = now  # nothing for this user up to here: only look further on
+                since = SyncToken.parse(response["next_batch"])  # nothing up to here: look further on
             remaining = deadline - time.monotonic()
+            rooms = [m.room_id for m in memberships if m.membership == "join"]
             if remaining <= 0 or not await self._notifier.wait_for(req.user_id, rooms, remaining):
                 return _empty(since)
 
-    async def _build(self, req: SyncRequest, since: SyncToken | None, now: SyncToken) -> dict[str, Any]:
-        memberships = await self._store.memberships(req.user_id)
+    async def _user_memberships(self, user_id: UserID) -> list[Membership]:
+        cached = self._memberships.get(user_id)
+        if cached is not None and not self._notifier.changed_since(Stream.ROOMS, user_id, cached[1]):
+            return cached[0]
+        position = self._notifier.positions[Stream.ROOMS]
+        memberships = await self._store.memberships(user_id)
+        self._memberships[user_id] = (memberships, position)
+        return memberships
+
+    async def _ignored_users(self, user_id: UserID) -> frozenset[UserID]:
+        cached = self._ignored_cache.get(user_id)
+        if cached is not None and not self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, cached[1]):
+            return cached[0]
+        position = self._notifier.positions[Stream.ACCOUNT_DATA]
+        ignored = await self._ignored.ignored_users(user_id)
+        self._ignored_cache[user_id] = (ignored, position)
+        return ignored
+
+    async def _build(
+        self, req: SyncRequest, since: SyncToken | None, now: SyncToken, memberships: list[Membership]
+    ) -> dict[str, Any]:
         room_filter = req.filter.room
-        rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
-        account_changes = await self._account_data.changes_since(
-            req.user_id, since.account_data if since else 0, now.account_data
-        )
+        if since is None and room_filter.include_leave:
+            memberships = await self._store.memberships(req.user_id)  # fresh: forgotten rooms
+        memberships = [m for m in memberships if room_filter.includes_room(m.room_id)]
+        account_changes = await self._account_changes(req.user_id, since, now)
         room_account_data: dict[RoomID, list[AccountDataChange]] = {}
         for change in account_changes:
             if change.room_id is not None:
                 room_account_data.setdefault(change.room_id, []).append(change)
-        joined = [m for m in memberships if m.membership == "join" and room_filter.includes_room(m.room_id)]
-        changed_rooms: set[RoomID] = set()
-        if since is not None and joined:
-            changed_rooms = await self._store.rooms_with_events(
-                [m.room_id for m in joined], since.rooms, now.rooms
-            )
+        joined = [m for m in memberships if m.membership == "join"]
+        ephemeral = await self._ephemeral(req, [m.room_id for m in joined], since, now)
+        ignored = await self._ignored_users(req.user_id)
+        rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
+        initial = await self._sections.initial(req, joined, now.rooms, ignored) if since is None else {}
         for m in joined:
-            newly = since is None or m.stream_ordering > since.rooms
-            if not newly and m.room_id not in changed_rooms and m.room_id not in room_account_data:
+            # Their own member event moved: a profile change, or a leave and rejoin, keeps the
+            # room incremental if they were joined at `since`; otherwise it is new to them.
+            moved = since is not None and m.stream_ordering > since.rooms
+            newly = since is None or (
+                moved and not await self._sections.stayed_joined(m, since.rooms)
+            )
+            has_events = newly or self._notifier.changed_since(
+                Stream.ROOMS, m.room_id, since.rooms if since else 0
+            )
+            if not has_events and m.room_id not in room_account_data and m.room_id not in ephemeral:
                 continue
-            section = await self._room(req, m, None if newly else since, now.rooms)
-            section["account_data"] = {"events": _account_events(room_account_data.get(m.room_id, []))}
+            if m.room_id in initial:
+                section = initial[m.room_id]
+            elif has_events:
+                section = await self._sections.section(
+                    req,
+                    m,
+                    None if newly or since is None else since.rooms,
+                    now.rooms,
+                    ignored,
+                    stayed_joined=not moved,
+                )
+            else:
+                section = empty_section()
+            section["ephemeral"] = {
+                "events": [
+                    e for e in ephemeral.get(m.room_id, []) if room_filter.ephemeral.allows_type(e["type"])
+                ]
+            }
+            section["account_data"] = {
+                "events": _account_events(room_account_data.get(m.room_id, []), room_filter.account_data)
+            }
+            if not newly and not _room_has_content(section):
+                continue
             rooms["join"][m.room_id] = section
         for m in memberships:
-            if not room_filter.includes_room(m.room_id) or m.membership == "join":
-                continue
-            if since is not None and m.stream_ordering <= since.rooms:
+            if m.membership == "join" or (since is not None and m.stream_ordering <= since.rooms):
                 continue
             if m.membership in ("invite", "knock"):
                 key = "invite_state" if m.membership == "invite" else "knock_state"
-                rooms[m.membership][m.room_id] = {key: {"events": await self._stripped_state(m)}}
+                rooms[m.membership][m.room_id] = {key: {"events": await self._sections.stripped_state(m)}}
             elif since is not None or room_filter.include_leave:
-                section = await self._room(req, m, since, m.stream_ordering)
-                section["account_data"] = {"events": _account_events(room_account_data.get(m.room_id, []))}
+                section = await self._sections.section(
+                    req, m, since.rooms if since else None, m.stream_ordering, ignored
+                )
+                section["account_data"] = {
+                    "events": _account_events(room_account_data.get(m.room_id, []), room_filter.account_data)
+                }
                 rooms["leave"][m.room_id] = section
         global_data = [c for c in account_changes if c.room_id is None]
+        to_device, to_device_position = await self._to_device(req, since, now)
+        changed, left = await self._device_lists(req, since, now, memberships)
         return {
-            "next_batch": now.encode(),
+            "next_batch": replace(now, to_device=to_device_position).encode(),
             "rooms": rooms,
             "account_data": {"events": _account_events(global_data, req.filter.account_data)},
-            "presence": {"events": []},
-            "to_device": {"events": []},
-            "device_lists": {"changed": [], "left": []},
+            "presence": {"events": await self._presence(req, since, now)},
+            "to_device": {"events": to_device},
+            "device_lists": {"changed": changed, "left": left},
             "device_one_time_keys_count": {},
             "device_unused_fallback_key_types": [],
         }
 
-    async def _room(
-        self, req: SyncRequest, m: Membership, since: SyncToken | None, until: int
-    ) -> dict[str, Any]:
-        timeline_filter = req.filter.room.timeline
-        limit = min(
-            timeline_filter.limit if timeline_filter.limit is not None else DEFAULT_TIMELINE_LIMIT,
-            MAX_TIMELINE_LIMIT,
-        )
-        rows = await self._store.recent_events(m.room_id, since.rooms if since else None, until, limit + 1)
-        limited = len(rows) > limit
-        rows = rows[-limit:] if limit else []
-        timeline = await self._visible(req.user_id, m.room_id, rows, timeline_filter)
-        first_stream = rows[0].stream if rows else until + 1
-        if since is None:
-            state_ids = await self._state_at(m.room_id, first_stream - 1)
-        elif limited:
-            before = await self._state_at(m.room_id, first_stream - 1)
-            at_since = await self._state_at(m.room_id, since.rooms)
-            state_ids = {k: v for k, v in before.items() if at_since.get(k) != v}
+    async def _account_changes(
+        self, user_id: UserID, since: SyncToken | None, now: SyncToken
+    ) -> list[AccountDataChange]:
+        start = since.account_data if since else 0
+        if since is not None and not self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, start):
+            return []
+        return await self._account_data.changes_since(user_id, start, now.account_data)
+
+    async def _ephemeral(
+        self, req: SyncRequest, joined: Sequence[RoomID], since: SyncToken | None, now: SyncToken
+    ) -> dict[RoomID, list[dict[str, Any]]]:
+        """m.typing and m.receipt events per joined room."""
+        out: dict[RoomID, list[dict[str, Any]]] = {}
+        typing_since = since.typing if since else 0
+        if since is None or typing_since != now.typing:
+            for room_id, users in self._sources.typing.for_sync(joined, typing_since).items():
+                out.setdefault(room_id, []).append({"type": "m.typing", "content": {"user_ids": users}})
+        receipts_since = since.receipts if since else 0
+        changed = self._notifier.changed_since
+        if since is None or changed(Stream.RECEIPTS, req.user_id, receipts_since):
+            candidates = list(joined)
         else:
-            state_ids = {}
-        state = await self._state_events(req, state_ids, timeline)
-        ignored = await self._ignored.ignored_users(req.user_id)
-        if ignored:  # spec: "Ignoring Users": their events are not sent, state excepted
-            timeline = [e for e in timeline if e.sender not in ignored or e.is_state]
-        txns = await self._store.transaction_ids(
-            req.user_id, req.device_id, [e.event_id for e in timeline if e.sender == req.user_id]
+            candidates = [r for r in joined if changed(Stream.RECEIPTS, r, receipts_since)]
+        if candidates:
+            receipts = await self._sources.receipts.for_sync(
+                req.user_id, candidates, receipts_since, now.receipts
+            )
+            for room_id, content in receipts.items():
+                out.setdefault(room_id, []).append({"type": "m.receipt", "content": content})
+        return out
+
+    async def _presence(
+        self, req: SyncRequest, since: SyncToken | None, now: SyncToken
+    ) -> list[dict[str, Any]]:
+        if req.filter.presence.limit == 0 or (since is not None and since.presence == now.presence):
+            return []
+        events = await self._sources.presence.for_sync(
+            req.user_id, since.presence if since else 0, now.presence
         )
-        bundles = await self._aggregator.bundles(req.user_id, timeline)
-        section: dict[str, Any] = {
-            "timeline": {
-                "events": [_client(e, txns, bundles.get(e.event_id)) for e in timeline],
-                "limited": limited,
-            },
-            "state": {"events": [_client(e, {}, None) for e in state]},
-            "ephemeral": {"events": []},
-        }
-        if rows:
-            first = timeline[0] if timeline else None
-            depth = first.depth if first else 0
-            section["timeline"]["prev_batch"] = f"t{depth}_{rows[0].stream}"
-        if since is None or any(e.type == "m.room.member" for e in timeline):
-            section["summary"] = await self._summary(m.room_id, req.user_id)
-        return section
+        return [e for e in events if req.filter.presence.allows_type(e["type"])]
 
-    async def _visible(
-        self, user_id: UserID, room_id: RoomID, rows: Sequence[StreamEvent], event_filter: RoomEventFilter
-    ) -> list[Event]:
-        fetched = await self._events.get_events([r.event_id for r in rows])
-        events = [fetched[r.event_id] for r in rows if r.event_id in fetched]
-        return await self._visibility.filter(user_id, room_id, [e for e in events if event_filter.matches(e)])
+    async def _to_device(
+        self, req: SyncRequest, since: SyncToken | None, now: SyncToken
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Messages for this device, and the position delivered up to (the rest come next)."""
+        start = since.to_device if since else 0
+        device = (req.user_id, req.device_id)
+        unacked = self._to_device_unacked.get(device)
+        acknowledges = unacked is not None and start >= unacked
+        if (
+            since is not None
+            and not acknowledges
+            and not self._notifier.changed_since(Stream.TO_DEVICE, req.user_id, start)
+        ):
+            return [], now.to_device
+        messages, position = await self._sources.to_device.for_sync(
+            req.user_id, req.device_id, start, now.to_device, TO_DEVICE_LIMIT
+        )
+        if messages:
+            self._to_device_unacked[device] = position
+        else:
+            self._to_device_unacked.pop(device, None)
+        return messages, position
 
-    async def _state_at(self, room_id: RoomID, stream: int) -> dict[StateKey, EventID]:
-        group = await self._store.state_group_at(room_id, stream)
-        return await self._events.state_ids_at_group(group) if group is not None else {}
-
-    async def _state_events(
-        self, req: SyncRequest, state_ids: dict[StateKey, EventID], timeline: Sequence[Event]
-    ) -> list[Event]:
-        state_filter = req.filter.room.state
-        if state_filter.lazy_load_members:
-            wanted = {e.sender for e in timeline} | {req.user_id}
-            state_ids = {k: v for k, v in state_ids.items() if k[0] != "m.room.member" or k[1] in wanted}
-        in_timeline = {e.event_id for e in timeline}
-        ids = [eid for eid in state_ids.values() if eid not in in_timeline]
-        found = await self._events.get_events(ids)
-        return [found[eid] for eid in ids if eid in found and state_filter.matches(found[eid])]
-
-    async def _summary(self, room_id: RoomID, user_id: UserID) -> dict[str, Any]:
-        counts = (await self._store.member_counts([room_id])).get(room_id, {})
-        return {
-            "m.heroes": await self._store.heroes(room_id, user_id),
-            "m.joined_member_count": counts.get("join", 0),
-            "m.invited_member_count": counts.get("invite", 0),
-        }
-
-    async def _stripped_state(self, m: Membership) -> list[dict[str, Any]]:
-        """The stripped state an invitee or knocker sees (spec: "Stripped state")."""
-        keys = [*STRIPPED_STATE, ("m.room.member", m.user_id)]
-        ids = await self._events.current_state_ids(m.room_id, keys)
-        found = await self._events.get_events(list(ids.values()))
-        return [
-            {"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
-            for e in found.values()
-        ]
-
-
-def _client(event: Event, txns: dict[EventID, str], bundle: Mapping[str, Any] | None) -> dict[str, Any]:
-    unsigned = dict(bundle or {})
-    if event.event_id in txns:
-        unsigned["transaction_id"] = txns[event.event_id]
-    return client_event(event, unsigned=unsigned, include_room_id=False)
+    async def _device_lists(
+        self, req: SyncRequest, since: SyncToken | None, now: SyncToken, memberships: list[Membership]
+    ) -> tuple[list[str], list[str]]:
+        if since is None:
+            return [], []  # spec: only for incremental syncs
+        membership_moved = any(m.stream_ordering > since.rooms for m in memberships) or any(
+            self._sections.members_changed_since(m.room_id, since.rooms)
+            for m in memberships
+            if m.membership == "join"
+        )
+        if since.device_lists == now.device_lists and not membership_moved:
+            return [], []
+        return await self._sources.device_lists.for_sync(
+            req.user_id, since.device_lists, now.device_lists, since.rooms, now.rooms
+        )
 
 
 def _account_events(
@@ -243,9 +269,24 @@ def _account_events(
     ]
 
 
+def _room_has_content(section: dict[str, Any]) -> bool:
+    return bool(
+        section["timeline"]["events"]
+        or section["state"]["events"]
+        or section["ephemeral"]["events"]
+        or section["account_data"]["events"]
+    )
+
+
 def _has_content(response: dict[str, Any]) -> bool:
     rooms = response["rooms"]
-    return any(rooms[k] for k in rooms) or bool(response["account_data"]["events"])
+    return (
+        any(rooms[k] for k in rooms)
+        or bool(response["account_data"]["events"])
+        or bool(response["presence"]["events"])
+        or bool(response["to_device"]["events"])
+        or bool(response["device_lists"]["changed"] or response["device_lists"]["left"])
+    )
 
 
 def _empty(token: SyncToken) -> dict[str, Any]:

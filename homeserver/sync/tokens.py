@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 
 from homeserver.errors import InvalidParam
 from homeserver.notifier import Stream
@@ -19,7 +19,10 @@ class SyncToken:
     device_lists: int = 0
 
     def encode(self) -> str:
-        return "s" + "_".join(str(p) for p in astuple(self))
+        return (
+            f"s{self.rooms}_{self.account_data}_{self.receipts}_{self.typing}"
+            f"_{self.presence}_{self.to_device}_{self.device_lists}"
+        )
 
     def get(self, stream: Stream) -> int:
         value: int = getattr(self, stream.value)

@@ -1,0 +1,353 @@
+"""One room's part of a /sync response: timeline, state, summary (spec: "Syncing").
+
+A section is either "initial" (first sync, full_state, or a room the user just joined: the
+newest events and the state at the start of that timeline) or "incremental" (the events
+since the token; when more than the limit, `limited` and the state that changed in the gap).
+
+An incremental section of a room the user stayed joined in is answered from the recent-events
+log when it can be (the common case of a live client: a few new events, no gap): the events
+come from the event cache, and the user saw all of them as a member, so no visibility, state
+or transaction-ID query is needed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from homeserver.events.client_format import client_event
+from homeserver.events.model import Event, StateKey
+from homeserver.filters import RoomEventFilter
+from homeserver.ids import EventID, RoomID, UserID
+from homeserver.notifier import ChangeMemory, Notifier, Stream
+from homeserver.rooms.relations import Aggregator
+from homeserver.rooms.visibility import Visibility
+from homeserver.storage.events import EventStore, TxnKey
+from homeserver.storage.rooms import Membership
+from homeserver.storage.sync import StreamEvent, SyncStore
+from homeserver.sync.recent import RecentEvent, RecentEvents
+from homeserver.sync.request import SyncRequest
+
+DEFAULT_TIMELINE_LIMIT = 10
+MAX_TIMELINE_LIMIT = 100
+MAX_HEROES = 5
+MAX_MEMBER_WALK = 20
+MAX_CACHED_SUMMARIES = 50_000
+STRIPPED_STATE = (
+    ("m.room.create", ""),
+    ("m.room.join_rules", ""),
+    ("m.room.name", ""),
+    ("m.room.avatar", ""),
+    ("m.room.canonical_alias", ""),
+    ("m.room.encryption", ""),
+    ("m.room.topic", ""),
+)
+
+
+class RoomSections:
+    def __init__(
+        self,
+        events: EventStore,
+        store: SyncStore,
+        visibility: Visibility,
+        aggregator: Aggregator,
+        recent: RecentEvents,
+        notifier: Notifier,
+    ) -> None:
+        self._events = events
+        self._store = store
+        self._visibility = visibility
+        self._aggregator = aggregator
+        self._recent = recent
+        self._notifier = notifier
+        self._member_changes = ChangeMemory(notifier.positions[Stream.ROOMS])
+        # room -> (member counts, hero candidates, room position they were read at)
+        self._summary_cache: dict[RoomID, tuple[dict[str, int], list[tuple[UserID, str]], int]] = {}
+        notifier.add_listener(recent.on_event)
+        notifier.add_listener(self._on_event)
+
+    async def section(
+        self,
+        req: SyncRequest,
+        m: Membership,
+        since: int | None,
+        until: int,
+        ignored: frozenset[UserID],
+        *,
+        stayed_joined: bool = False,
+    ) -> dict[str, Any]:
+        """The room's section for events in (since, until]; `since` None for an initial one.
+        `stayed_joined`: the user was joined throughout (since, until]."""
+        limit = timeline_limit(req.filter.room.timeline)
+        if stayed_joined and since is not None:
+            recent = self._recent.between(m.room_id, since, until)
+            if recent is not None and len(recent) <= limit:
+                return await self._from_recent(req, m.room_id, recent, ignored)
+        return await self._from_store(req, m, since, until, limit, ignored)
+
+    async def initial(
+        self, req: SyncRequest, joined: Sequence[Membership], until: int, ignored: frozenset[UserID]
+    ) -> dict[RoomID, dict[str, Any]]:
+        """Initial sections of the rooms the user is joined to, with a fixed number of
+        queries however many rooms: the newest events of all rooms in one statement, the
+        state before each timeline from the event just before it (fetched with it), then
+        events, transaction IDs, bundles and summaries each in one batch."""
+        limit = timeline_limit(req.filter.room.timeline)
+        room_ids = [m.room_id for m in joined]
+        latest = await self._store.latest_events(room_ids, until, limit + 1)
+        fetched = await self._events.get_events([r.event_id for rows in latest.values() for r in rows])
+        timelines: dict[RoomID, list[Event]] = {}
+        states: dict[RoomID, dict[StateKey, EventID]] = {}
+        limited_rooms: set[RoomID] = set()
+        for m in joined:
+            rows = latest[m.room_id]
+            limited = len(rows) > limit
+            if limited:
+                limited_rooms.add(m.room_id)
+            before = rows[0] if limited else None
+            rows = rows[-limit:] if limit else []
+            events = [e for r in rows if (e := fetched.get(r.event_id)) is not None]
+            events = [e for e in events if req.filter.room.timeline.matches(e)]
+            if rows and rows[0].stream < m.stream_ordering:  # history from before they joined
+                events = await self._visibility.filter(req.user_id, m.room_id, events)
+            timelines[m.room_id] = events
+            if before is None:
+                states[m.room_id] = {}  # the timeline starts with the room
+            elif before.state_group is not None:
+                states[m.room_id] = await self._events.state_ids_at_group(before.state_group)
+            else:
+                states[m.room_id] = await self._state_at(m.room_id, before.stream)
+            latest[m.room_id] = rows
+        state_events = await self._state_events_many(req, states, timelines)
+        own = [e.event_id for t in timelines.values() for e in t if e.sender == req.user_id]
+        txns = await self._store.transaction_ids(req.user_id, req.device_id, own)
+        bundles = await self._aggregator.bundles(req.user_id, [e for t in timelines.values() for e in t])
+        summaries = await self._summaries(room_ids, req.user_id)
+        out: dict[RoomID, dict[str, Any]] = {}
+        for m in joined:
+            rows, timeline = latest[m.room_id], timelines[m.room_id]
+            if ignored:
+                timeline = [e for e in timeline if e.sender not in ignored or e.is_state]
+            limited = m.room_id in limited_rooms
+            section = _section(timeline, state_events[m.room_id], txns, bundles, limited=limited)
+            if rows:
+                section["timeline"]["prev_batch"] = _prev_batch(timeline, rows[0].stream)
+            section["summary"] = summaries[m.room_id]
+            out[m.room_id] = section
+        return out
+
+    async def _from_recent(
+        self, req: SyncRequest, room_id: RoomID, recent: Sequence[RecentEvent], ignored: frozenset[UserID]
+    ) -> dict[str, Any]:
+        fetched = await self._events.get_events([r.event_id for r in recent])
+        event_filter = req.filter.room.timeline
+        timeline = [
+            e
+            for r in recent
+            if (e := fetched.get(r.event_id)) is not None
+            and event_filter.matches(e)
+            and (e.sender not in ignored or e.is_state)
+        ]
+        txns = {
+            r.event_id: r.txn.txn_id
+            for r in recent
+            if r.txn is not None
+            and r.txn.txn_id is not None
+            and r.txn.user_id == req.user_id
+            and r.txn.device_id == req.device_id
+        }
+        related = set(self._recent.related(room_id, [e.event_id for e in timeline]))
+        bundles = await self._aggregator.bundles(req.user_id, [e for e in timeline if e.event_id in related])
+        section = _section(timeline, [], txns, bundles, limited=False)
+        if recent:
+            section["timeline"]["prev_batch"] = _prev_batch(timeline, recent[0].stream)
+        if any(e.type == "m.room.member" for e in timeline):
+            section["summary"] = await self._summary(room_id, req.user_id)
+        return section
+
+    async def _from_store(
+        self,
+        req: SyncRequest,
+        m: Membership,
+        since: int | None,
+        until: int,
+        limit: int,
+        ignored: frozenset[UserID],
+    ) -> dict[str, Any]:
+        timeline_filter = req.filter.room.timeline
+        rows = await self._store.recent_events(m.room_id, since, until, limit + 1)
+        limited = len(rows) > limit
+        rows = rows[-limit:] if limit else []
+        timeline = await self._visible(req.user_id, m.room_id, rows, timeline_filter)
+        first_stream = rows[0].stream if rows else until + 1
+        if since is None:
+            state_ids = await self._state_at(m.room_id, first_stream - 1)
+        elif limited:
+            before = await self._state_at(m.room_id, first_stream - 1)
+            at_since = await self._state_at(m.room_id, since)
+            state_ids = {k: v for k, v in before.items() if at_since.get(k) != v}
+        else:
+            state_ids = {}
+        state = await self._state_events(req, state_ids, timeline)
+        if ignored:  # spec: "Ignoring Users": their events are not sent, state excepted
+            timeline = [e for e in timeline if e.sender not in ignored or e.is_state]
+        txns = await self._store.transaction_ids(
+            req.user_id, req.device_id, [e.event_id for e in timeline if e.sender == req.user_id]
+        )
+        bundles = await self._aggregator.bundles(req.user_id, timeline)
+        section = _section(timeline, state, txns, bundles, limited=limited)
+        if rows:
+            section["timeline"]["prev_batch"] = _prev_batch(timeline, rows[0].stream)
+        if since is None or any(e.type == "m.room.member" for e in timeline):
+            section["summary"] = await self._summary(m.room_id, req.user_id)
+        return section
+
+    async def stayed_joined(self, m: Membership, position: int) -> bool:
+        """Whether the user has been joined without a break since stream `position`: their
+        member events after it (walked back from the current one) are all joins, and so is
+        the one in force at it. A leave and rejoin in between makes the room new again."""
+        event_id: EventID | None = m.event_id
+        for _ in range(MAX_MEMBER_WALK):
+            if event_id is None:
+                return False
+            meta = (await self._events.get_meta([event_id])).get(event_id)
+            event = await self._events.get_event(event_id)
+            if meta is None or event is None or event.membership != "join":
+                return False
+            if meta.stream_ordering <= position:
+                return True
+            event_id = meta.replaces_state
+        return False  # many changes since: answer as for a new room
+
+    async def _visible(
+        self, user_id: UserID, room_id: RoomID, rows: Sequence[StreamEvent], event_filter: RoomEventFilter
+    ) -> list[Event]:
+        fetched = await self._events.get_events([r.event_id for r in rows])
+        events = [fetched[r.event_id] for r in rows if r.event_id in fetched]
+        return await self._visibility.filter(user_id, room_id, [e for e in events if event_filter.matches(e)])
+
+    async def _state_at(self, room_id: RoomID, stream: int) -> dict[StateKey, EventID]:
+        group = await self._store.state_group_at(room_id, stream)
+        return await self._events.state_ids_at_group(group) if group is not None else {}
+
+    async def _state_events(
+        self, req: SyncRequest, state_ids: dict[StateKey, EventID], timeline: Sequence[Event]
+    ) -> list[Event]:
+        key = RoomID("")
+        return (await self._state_events_many(req, {key: state_ids}, {key: list(timeline)}))[key]
+
+    async def _state_events_many(
+        self,
+        req: SyncRequest,
+        states: Mapping[RoomID, dict[StateKey, EventID]],
+        timelines: Mapping[RoomID, Sequence[Event]],
+    ) -> dict[RoomID, list[Event]]:
+        """The state events to send with each room's timeline (one fetch for all rooms): the
+        filter applied, lazy-loaded members cut to the timeline's senders, and nothing that
+        the timeline already carries."""
+        state_filter = req.filter.room.state
+        wanted_ids: dict[RoomID, list[EventID]] = {}
+        for room_id, state_ids in states.items():
+            timeline = timelines[room_id]
+            if state_filter.lazy_load_members:
+                wanted = {e.sender for e in timeline} | {req.user_id}
+                state_ids = {k: v for k, v in state_ids.items() if k[0] != "m.room.member" or k[1] in wanted}
+            in_timeline = {e.event_id for e in timeline}
+            wanted_ids[room_id] = [eid for eid in state_ids.values() if eid not in in_timeline]
+        found = await self._events.get_events([eid for ids in wanted_ids.values() for eid in ids])
+        return {
+            room_id: [found[eid] for eid in ids if eid in found and state_filter.matches(found[eid])]
+            for room_id, ids in wanted_ids.items()
+        }
+
+    def _on_event(self, event: Event, position: int, txn: TxnKey | None) -> None:
+        if event.type == "m.room.member":
+            self._member_changes.record(event.room_id, position)
+
+    def members_changed_since(self, room_id: RoomID, position: int) -> bool:
+        return self._member_changes.changed_since(room_id, position)
+
+    async def _summaries(self, room_ids: Sequence[RoomID], user_id: UserID) -> dict[RoomID, dict[str, Any]]:
+        """The rooms' summaries for this user; member counts and hero candidates are cached
+        per room until its membership changes."""
+        stale = [
+            r
+            for r in room_ids
+            if (hit := self._summary_cache.get(r)) is None or self._member_changes.changed_since(r, hit[2])
+        ]
+        if stale:
+            position = self._notifier.positions[Stream.ROOMS]
+            counts = await self._store.member_counts(stale)
+            for room_id in stale:
+                sample = await self._store.member_sample(room_id)
+                self._summary_cache[room_id] = (counts.get(room_id, {}), sample, position)
+            while len(self._summary_cache) > MAX_CACHED_SUMMARIES:
+                self._summary_cache.pop(next(iter(self._summary_cache)))
+        return {r: _summary(*self._summary_cache[r][:2], user_id) for r in room_ids}
+
+    async def _summary(self, room_id: RoomID, user_id: UserID) -> dict[str, Any]:
+        return (await self._summaries([room_id], user_id))[room_id]
+
+    async def stripped_state(self, m: Membership) -> list[dict[str, Any]]:
+        """The stripped state an invitee or knocker sees (spec: "Stripped state")."""
+        keys = [*STRIPPED_STATE, ("m.room.member", m.user_id)]
+        ids = await self._events.current_state_ids(m.room_id, keys)
+        found = await self._events.get_events(list(ids.values()))
+        return [
+            {"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
+            for e in found.values()
+        ]
+
+
+def _summary(counts: dict[str, int], sample: list[tuple[UserID, str]], user_id: UserID) -> dict[str, Any]:
+    others = [(u, m) for u, m in sample if u != user_id]
+    active = [u for u, m in others if m in ("join", "invite")]
+    gone = [u for u, m in others if m not in ("join", "invite")]
+    return {
+        "m.heroes": (active or gone)[:MAX_HEROES],
+        "m.joined_member_count": counts.get("join", 0),
+        "m.invited_member_count": counts.get("invite", 0),
+    }
+
+
+def timeline_limit(timeline_filter: RoomEventFilter) -> int:
+    wanted = timeline_filter.limit if timeline_filter.limit is not None else DEFAULT_TIMELINE_LIMIT
+    return min(wanted, MAX_TIMELINE_LIMIT)
+
+
+def empty_section() -> dict[str, Any]:
+    """A joined room with nothing new in its timeline (only ephemeral or account data)."""
+    return {
+        "timeline": {"events": [], "limited": False},
+        "state": {"events": []},
+        "ephemeral": {"events": []},
+    }
+
+
+def _section(
+    timeline: Sequence[Event],
+    state: Sequence[Event],
+    txns: dict[EventID, str],
+    bundles: Mapping[EventID, Mapping[str, Any]],
+    *,
+    limited: bool,
+) -> dict[str, Any]:
+    return {
+        "timeline": {
+            "events": [_client(e, txns, bundles.get(e.event_id)) for e in timeline],
+            "limited": limited,
+        },
+        "state": {"events": [_client(e, {}, None) for e in state]},
+        "ephemeral": {"events": []},
+    }
+
+
+def _prev_batch(timeline: Sequence[Event], first_stream: int) -> str:
+    depth = timeline[0].depth if timeline else 0
+    return f"t{depth}_{first_stream}"
+
+
+def _client(event: Event, txns: dict[EventID, str], bundle: Mapping[str, Any] | None) -> dict[str, Any]:
+    unsigned = dict(bundle or {})
+    if event.event_id in txns:
+        unsigned["transaction_id"] = txns[event.event_id]
+    return client_event(event, unsigned=unsigned, include_room_id=False)

@@ -1,0 +1,287 @@
+"""The notifier (homeserver/notifier.py): per-user and per-room wake-ups, changes deferred
+until the stream catches up with them, positions that never go backwards, the change memory
+behind `changed_since`, and event listeners called in commit order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from homeserver import notifier as notifier_module
+from homeserver.events.model import Event
+from homeserver.ids import UserID
+from homeserver.notifier import ChangeMemory, Notifier, Stream
+from homeserver.room_versions import KNOWN_ROOM_VERSIONS
+from homeserver.storage.events import TxnKey
+from tests.homeserver.eventbuilder import make_event
+
+ALICE, BOB = "@alice:test", "@bob:test"
+ROOM_A, ROOM_B = "!a:test", "!b:test"
+COMES = 5.0  # the wait ends as soon as the wake-up comes; this only bounds a broken test
+NEVER = 0.05  # a wake-up that must not come
+
+
+async def woken(
+    notifier: Notifier, user: str, rooms: list[str], change: Callable[[], None], within_s: float
+) -> bool:
+    """Whether a waiter for `user` and `rooms`, registered before `change` runs, is woken."""
+    waiting = asyncio.create_task(notifier.wait_for(user, rooms, within_s))
+    await asyncio.sleep(0)  # one turn of the loop: the task runs up to its wait, registered
+    change()
+    return await waiting
+
+
+def message(room_id: str, event_id: str, *, body: str = "hi") -> Event:
+    return make_event(
+        KNOWN_ROOM_VERSIONS["10"],
+        event_id=event_id,
+        type="m.room.message",
+        sender=ALICE,
+        content={"msgtype": "m.text", "body": body},
+        room_id=room_id,
+    )
+
+
+def member(room_id: str, event_id: str, target: str, membership: str) -> Event:
+    return make_event(
+        KNOWN_ROOM_VERSIONS["10"],
+        event_id=event_id,
+        type="m.room.member",
+        sender=ALICE,
+        content={"membership": membership},
+        room_id=room_id,
+        state_key=target,
+    )
+
+
+# Wake-ups
+
+
+async def test_room_change_wakes_that_rooms_waiter() -> None:
+    n = Notifier()
+    assert await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.ROOMS, 1, rooms=[ROOM_A]), COMES)
+
+
+async def test_room_change_does_not_wake_waiter_of_another_room() -> None:
+    n = Notifier()
+    assert not await woken(n, BOB, [ROOM_B], lambda: n.notify(Stream.ROOMS, 1, rooms=[ROOM_A]), NEVER)
+    assert n.positions[Stream.ROOMS] == 1  # the change still moved the stream on
+
+
+async def test_user_change_wakes_that_user_only() -> None:
+    n = Notifier()
+    assert await woken(n, ALICE, [], lambda: n.notify(Stream.TO_DEVICE, 3, users=[ALICE]), COMES)
+    assert not await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.TO_DEVICE, 4, users=[ALICE]), NEVER)
+
+
+async def test_user_waits_on_its_rooms_and_itself_at_once() -> None:
+    n = Notifier()
+    assert await woken(n, BOB, [ROOM_A, ROOM_B], lambda: n.notify(Stream.ROOMS, 1, rooms=[ROOM_B]), COMES)
+    assert await woken(n, BOB, [ROOM_A, ROOM_B], lambda: n.on_account_data(BOB, 1), COMES)
+    assert not await woken(n, BOB, [ROOM_A, ROOM_B], lambda: n.on_account_data(ALICE, 2), NEVER)
+
+
+async def test_one_change_wakes_every_waiter_of_the_room() -> None:
+    n = Notifier()
+    waiters = [asyncio.create_task(n.wait_for(user, [ROOM_A], COMES)) for user in (ALICE, BOB, "@c:test")]
+    await asyncio.sleep(0)
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    assert await asyncio.gather(*waiters) == [True, True, True]
+
+
+async def test_membership_event_wakes_its_target_outside_the_room() -> None:
+    """An invitee waits on no room of the invite yet: the event must wake the user."""
+    n = Notifier()
+    invite = member(ROOM_A, "$invite", BOB, "invite")
+    assert await woken(n, BOB, [ROOM_B], lambda: n.on_new_event(invite, 1), COMES)
+    other = message(ROOM_A, "$m")
+    assert not await woken(n, BOB, [ROOM_B], lambda: n.on_new_event(other, 2), NEVER)
+
+
+async def test_a_waiter_is_forgotten_when_its_wait_ends() -> None:
+    n = Notifier()
+    assert not await n.wait_for(BOB, [ROOM_A, ROOM_B], 0.01)
+    assert await woken(n, ALICE, [ROOM_A], lambda: n.notify(Stream.ROOMS, 1, rooms=[ROOM_A]), COMES)
+    assert n._by_user == {} and n._by_room == {}
+
+
+# Out-of-order commits
+
+
+async def test_change_above_the_visible_position_wakes_nobody_until_it_is_visible() -> None:
+    """Position 5 commits before 4: its waiters wake only when 4 commits and 5 is visible."""
+    n = Notifier()
+    in_a = asyncio.create_task(n.wait_for(ALICE, [ROOM_A], COMES))
+    in_b = asyncio.create_task(n.wait_for(BOB, [ROOM_B], COMES))
+    await asyncio.sleep(0)
+    n.notify(Stream.ROOMS, 5, visible=3, rooms=[ROOM_A])
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not in_a.done() and not in_b.done()
+    assert n.positions[Stream.ROOMS] == 3
+    n.notify(Stream.ROOMS, 4, visible=5, rooms=[ROOM_B])
+    assert list(await asyncio.gather(in_a, in_b)) == [True, True]
+    assert n.positions[Stream.ROOMS] == 5
+
+
+async def test_deferred_change_wakes_a_reader_that_started_waiting_after_it() -> None:
+    """A reader that looked at position 3 (and saw nothing of 5) and then waits must not
+    sleep through 5 once it becomes visible."""
+    n = Notifier()
+    n.notify(Stream.ROOMS, 5, visible=3, rooms=[ROOM_A])
+    assert await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.ROOMS, 4, visible=5, rooms=[ROOM_B]), COMES)
+
+
+async def test_deferred_change_stays_deferred_while_the_stream_lags() -> None:
+    n = Notifier()
+    n.notify(Stream.ROOMS, 6, visible=3, rooms=[ROOM_A])
+    assert not await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.ROOMS, 4, visible=5), NEVER)
+    assert await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.ROOMS, 5, visible=6), COMES)
+
+
+async def test_on_new_event_defers_until_persisted_up_to() -> None:
+    n = Notifier()
+    late = message(ROOM_A, "$late")
+    assert not await woken(n, BOB, [ROOM_A], lambda: n.on_new_event(late, 2, persisted_up_to=1), NEVER)
+    early = message(ROOM_B, "$early")
+    assert await woken(n, BOB, [ROOM_A], lambda: n.on_new_event(early, 1, persisted_up_to=2), COMES)
+
+
+async def test_streams_are_independent() -> None:
+    n = Notifier()
+    n.notify(Stream.RECEIPTS, 9, visible=2, rooms=[ROOM_A])
+    assert await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.ROOMS, 1, rooms=[ROOM_B]), NEVER) is False
+    assert n.positions[Stream.RECEIPTS] == 2 and n.positions[Stream.ROOMS] == 1
+    assert await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.RECEIPTS, 3, visible=9), COMES)
+
+
+# Positions
+
+
+def test_positions_never_go_backwards() -> None:
+    n = Notifier()
+    n.notify(Stream.ROOMS, 10)
+    n.notify(Stream.ROOMS, 7)
+    n.notify(Stream.ROOMS, 8, visible=6)
+    assert n.positions[Stream.ROOMS] == 10
+    assert n.room_stream_position == 10
+
+
+async def test_late_change_below_the_position_wakes_at_once() -> None:
+    n = Notifier()
+    n.notify(Stream.ROOMS, 10)
+    assert await woken(n, BOB, [ROOM_A], lambda: n.notify(Stream.ROOMS, 7, rooms=[ROOM_A]), COMES)
+
+
+def test_start_sets_position_and_forgets_earlier_changes() -> None:
+    n = Notifier()
+    n.start(Stream.ACCOUNT_DATA, 40)
+    assert n.positions[Stream.ACCOUNT_DATA] == 40 == n.account_data_stream_position
+    assert n.changed_since(Stream.ACCOUNT_DATA, ALICE, 39)  # before start: maybe
+    assert not n.changed_since(Stream.ACCOUNT_DATA, ALICE, 40)
+    n.on_account_data(ALICE, 41)
+    assert n.changed_since(Stream.ACCOUNT_DATA, ALICE, 40)
+    assert not n.changed_since(Stream.ACCOUNT_DATA, BOB, 40)
+    assert not n.changed_since(Stream.ACCOUNT_DATA, ALICE, 41)
+
+
+# changed_since and ChangeMemory
+
+
+def test_changed_since_per_stream_and_key() -> None:
+    n = Notifier()
+    n.notify(Stream.ROOMS, 5, users=[BOB], rooms=[ROOM_A])
+    assert n.changed_since(Stream.ROOMS, ROOM_A, 4)
+    assert n.changed_since(Stream.ROOMS, BOB, 4)
+    assert not n.changed_since(Stream.ROOMS, ROOM_A, 5)
+    assert not n.changed_since(Stream.ROOMS, ROOM_B, 4)
+    assert not n.changed_since(Stream.RECEIPTS, ROOM_A, 4)
+
+
+def test_changed_since_counts_deferred_changes() -> None:
+    """A change above the visible position is remembered at once (a reader past it reads it)."""
+    n = Notifier()
+    n.notify(Stream.ROOMS, 5, visible=3, rooms=[ROOM_A])
+    assert n.changed_since(Stream.ROOMS, ROOM_A, 4)
+
+
+def test_change_memory_keeps_the_latest_position() -> None:
+    memory = ChangeMemory(10)
+    memory.record(ROOM_A, 15)
+    memory.record(ROOM_A, 12)  # a late commit of a lower position
+    assert memory.changed_since(ROOM_A, 14)
+    assert not memory.changed_since(ROOM_A, 15)
+
+
+def test_change_memory_answers_maybe_before_earliest() -> None:
+    memory = ChangeMemory(10)
+    assert memory.earliest == 10
+    assert memory.changed_since(ROOM_A, 9)
+    assert memory.changed_since(ROOM_A, 0)
+    assert not memory.changed_since(ROOM_A, 10)
+    assert not memory.changed_since(ROOM_A, 100)
+
+
+def test_change_memory_forgets_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(notifier_module, "MAX_REMEMBERED_CHANGES", 3)
+    memory = ChangeMemory(0)
+    for position, key in enumerate(["!1:t", "!2:t", "!3:t"], start=1):
+        memory.record(key, position)
+    assert memory.earliest == 0
+    assert memory.changed_since("!1:t", 0) and not memory.changed_since("!1:t", 1)
+    memory.record("!1:t", 4)  # still three keys: nothing forgotten
+    assert memory.earliest == 0 and not memory.changed_since("!2:t", 2)
+    memory.record("!4:t", 5)  # a fourth key: the memory restarts from the newest position
+    assert memory.earliest == 5
+    for key in ("!1:t", "!2:t", "!3:t", "!4:t", "!never:t"):
+        assert memory.changed_since(key, 4), key  # older than what is remembered: maybe
+        assert not memory.changed_since(key, 5), key
+    memory.record("!2:t", 6)
+    assert memory.changed_since("!2:t", 5) and not memory.changed_since("!3:t", 5)
+
+
+def test_notifier_change_memory_forgets_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(notifier_module, "MAX_REMEMBERED_CHANGES", 2)
+    n = Notifier()
+    n.notify(Stream.ROOMS, 1, rooms=["!1:t"])
+    n.notify(Stream.ROOMS, 2, rooms=["!2:t"])
+    assert not n.changed_since(Stream.ROOMS, "!3:t", 0)
+    n.notify(Stream.ROOMS, 3, rooms=["!3:t"])
+    assert n.changed_since(Stream.ROOMS, "!3:t", 0)  # forgotten: maybe
+    assert n.changed_since(Stream.ROOMS, "!unknown:t", 2)
+    assert not n.changed_since(Stream.ROOMS, "!1:t", 3)
+
+
+# Listeners
+
+
+def test_listeners_get_event_position_and_transaction_in_commit_order() -> None:
+    n = Notifier()
+    calls: list[tuple[str, str, int, TxnKey | None]] = []
+    n.add_listener(lambda event, position, txn: calls.append(("first", event.event_id, position, txn)))
+    n.add_listener(lambda event, position, txn: calls.append(("second", event.event_id, position, txn)))
+    txn = TxnKey(UserID(ALICE), "DEVICE", "send/m.room.message/t1", "t1")
+    n.on_new_event(message(ROOM_A, "$1"), 1, txn=txn)
+    n.on_new_event(message(ROOM_B, "$3"), 3, persisted_up_to=1)  # called even while deferred
+    n.on_new_event(message(ROOM_A, "$2"), 2, persisted_up_to=3)
+    assert calls == [
+        ("first", "$1", 1, txn),
+        ("second", "$1", 1, txn),
+        ("first", "$3", 3, None),
+        ("second", "$3", 3, None),
+        ("first", "$2", 2, None),
+        ("second", "$2", 2, None),
+    ]
+    assert n.positions[Stream.ROOMS] == 3
+
+
+def test_listener_sees_the_event_before_readers_can() -> None:
+    """Listeners run before the position moves on: a reader woken by the change finds what
+    the listener recorded."""
+    n = Notifier()
+    seen: list[int] = []
+    n.add_listener(lambda event, position, txn: seen.append(n.positions[Stream.ROOMS]))
+    n.on_new_event(message(ROOM_A, "$1"), 1)
+    assert seen == [0] and n.positions[Stream.ROOMS] == 1
