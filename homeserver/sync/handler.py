@@ -110,17 +110,27 @@ class SyncHandler:
             if change.room_id is not None:
                 room_account_data.setdefault(change.room_id, []).append(change)
         joined = [m for m in memberships if m.membership == "join"]
-        ephemeral = await self._ephemeral(req, [m.room_id for m in joined], since, now)
+        # A room is new to the user unless they were joined throughout since the token: their
+        # own member event moving (a profile change, a leave and rejoin) is checked.
+        newly_joined = {
+            m.room_id
+            for m in joined
+            if since is None
+            or (m.stream_ordering > since.rooms and not await self._sections.stayed_joined(m, since.rooms))
+        }
+        if since is None:
+            ephemeral = await self._ephemeral(req, [m.room_id for m in joined], None, now)
+        else:  # rooms new to the user get everything current, as in an initial sync
+            ongoing = [m.room_id for m in joined if m.room_id not in newly_joined]
+            ephemeral = await self._ephemeral(req, ongoing, since, now)
+            if newly_joined:
+                ephemeral.update(await self._ephemeral(req, list(newly_joined), None, now))
         ignored = await self._ignored_users(req.user_id)
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
         initial = await self._sections.initial(req, joined, now.rooms, ignored) if since is None else {}
         for m in joined:
-            # Their own member event moved: a profile change, or a leave and rejoin, keeps the
-            # room incremental if they were joined at `since`; otherwise it is new to them.
             moved = since is not None and m.stream_ordering > since.rooms
-            newly = since is None or (
-                moved and not await self._sections.stayed_joined(m, since.rooms)
-            )
+            newly = m.room_id in newly_joined
             has_events = newly or self._notifier.changed_since(
                 Stream.ROOMS, m.room_id, since.rooms if since else 0
             )

@@ -1,0 +1,112 @@
+"""The ephemeral streams as /sync assembles them: typing and receipts per room (also for a
+room joined since the token), the ephemeral filter, to-device delivery and its acknowledgement,
+and the sections every response carries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from homeserver.sync.tokens import SyncToken
+from tests.helpers import HomeserverUnderTest, MatrixClient
+
+
+async def _room(hs: HomeserverUnderTest) -> tuple[MatrixClient, MatrixClient, str]:
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    room = (await alice.post("/createRoom", {"preset": "public_chat"}))["room_id"]
+    return alice, bob, room
+
+
+def _ephemeral(body: dict[str, Any], room: str) -> dict[str, dict[str, Any]]:
+    events = body["rooms"]["join"][room]["ephemeral"]["events"]
+    return {e["type"]: e["content"] for e in events}
+
+
+async def test_room_joined_since_the_token_brings_its_current_receipts_and_typing(
+    hs: HomeserverUnderTest,
+) -> None:
+    alice, bob, room = await _room(hs)
+    sent = await alice.put(f"/rooms/{room}/send/m.room.message/1", {"msgtype": "m.text", "body": "hi"})
+    await alice.post(f"/rooms/{room}/receipt/m.read/{sent['event_id']}", {})
+    await alice.put(f"/rooms/{room}/typing/{alice.user_id}", {"typing": True, "timeout": 60000})
+    since = (await bob.get("/sync"))["next_batch"]  # bob is in no room yet
+    await bob.post(f"/join/{room}")
+    body = await bob.get("/sync", params={"since": since})
+    ephemeral = _ephemeral(body, room)
+    assert ephemeral["m.typing"] == {"user_ids": [alice.user_id]}
+    assert alice.user_id in ephemeral["m.receipt"][sent["event_id"]]["m.read"]
+
+
+async def test_incremental_sync_carries_only_new_receipts(hs: HomeserverUnderTest) -> None:
+    alice, bob, room = await _room(hs)
+    await bob.post(f"/join/{room}")
+    first = await alice.put(f"/rooms/{room}/send/m.room.message/1", {"msgtype": "m.text", "body": "a"})
+    await alice.post(f"/rooms/{room}/receipt/m.read/{first['event_id']}", {})
+    since = (await bob.get("/sync"))["next_batch"]
+    second = await alice.put(f"/rooms/{room}/send/m.room.message/2", {"msgtype": "m.text", "body": "b"})
+    await bob.post(f"/rooms/{room}/receipt/m.read/{second['event_id']}", {})
+    receipts = _ephemeral(await bob.get("/sync", params={"since": since}), room)["m.receipt"]
+    assert list(receipts) == [second["event_id"]]
+    assert list(receipts[second["event_id"]]["m.read"]) == [bob.user_id]
+
+
+async def test_ephemeral_filter_keeps_only_the_types_asked_for(hs: HomeserverUnderTest) -> None:
+    alice, _, room = await _room(hs)
+    sent = await alice.put(f"/rooms/{room}/send/m.room.message/1", {"msgtype": "m.text", "body": "x"})
+    await alice.post(f"/rooms/{room}/receipt/m.read/{sent['event_id']}", {})
+    await alice.put(f"/rooms/{room}/typing/{alice.user_id}", {"typing": True})
+    only_receipts = json.dumps({"room": {"ephemeral": {"types": ["m.receipt"]}}})
+    assert set(_ephemeral(await alice.get("/sync", params={"filter": only_receipts}), room)) == {"m.receipt"}
+    assert set(_ephemeral(await alice.get("/sync"), room)) == {"m.receipt", "m.typing"}
+
+
+async def test_typing_alone_wakes_a_long_poll_and_reports_the_stop(hs: HomeserverUnderTest) -> None:
+    alice, bob, room = await _room(hs)
+    await bob.post(f"/join/{room}")
+    since = (await bob.get("/sync"))["next_batch"]
+    poll = asyncio.create_task(bob.get("/sync", params={"since": since, "timeout": "30000"}))
+    await asyncio.sleep(0)
+    await alice.put(f"/rooms/{room}/typing/{alice.user_id}", {"typing": True})
+    woke = await asyncio.wait_for(poll, 20)
+    assert _ephemeral(woke, room)["m.typing"] == {"user_ids": [alice.user_id]}
+    assert woke["rooms"]["join"][room]["timeline"]["events"] == []
+    await alice.put(f"/rooms/{room}/typing/{alice.user_id}", {"typing": False})
+    stopped = await bob.get("/sync", params={"since": woke["next_batch"]})
+    assert _ephemeral(stopped, room)["m.typing"] == {"user_ids": []}
+
+
+async def test_to_device_is_delivered_once_and_the_token_moves_past_it(hs: HomeserverUnderTest) -> None:
+    alice, bob, _ = await _room(hs)
+    since = (await bob.get("/sync"))["next_batch"]
+    poll = asyncio.create_task(bob.get("/sync", params={"since": since, "timeout": "30000"}))
+    await asyncio.sleep(0)
+    content = {"algorithm": "m.olm.v1", "secret": "ü"}
+    await alice.put("/sendToDevice/m.room.encrypted/t1", {"messages": {bob.user_id: {"*": content}}})
+    woke = await asyncio.wait_for(poll, 20)
+    assert woke["to_device"]["events"] == [
+        {"sender": alice.user_id, "type": "m.room.encrypted", "content": content}
+    ]
+    token = SyncToken.parse(woke["next_batch"])
+    assert token.to_device > SyncToken.parse(since).to_device
+    again = await bob.get("/sync", params={"since": woke["next_batch"]})
+    assert again["to_device"]["events"] == []
+
+
+async def test_every_response_has_the_stream_sections(hs: HomeserverUnderTest) -> None:
+    alice, _, _ = await _room(hs)
+    first = await alice.get("/sync")
+    empty = await alice.get("/sync", params={"since": first["next_batch"], "timeout": "0"})
+    for body in (first, empty):
+        assert set(body) >= {
+            "next_batch",
+            "rooms",
+            "account_data",
+            "presence",
+            "to_device",
+            "device_lists",
+            "device_one_time_keys_count",
+            "device_unused_fallback_key_types",
+        }
+        assert body["device_lists"] == {"changed": [], "left": []}
+        assert len(body["next_batch"].split("_")) == 7
