@@ -12,6 +12,7 @@ from aiohttp import web
 from clientapi.app import setup_client_api
 from federation.app import setup_federation
 from homeserver import appkeys as K
+from homeserver import periodic
 from homeserver.account_data import AccountData
 from homeserver.accounts import Accounts
 from homeserver.auth.passwords import PasswordHasher
@@ -66,6 +67,8 @@ from homeserver.typing import Typing
 from homeserver.uia import UserInteractiveAuth
 from homeserver.user_directory import UserDirectory
 from webclient.views import setup_webclient
+
+IDLE_SWEEP_INTERVAL_S = 60.0
 
 
 async def open_database(config: Config) -> Database:
@@ -210,7 +213,10 @@ def make_app(config: Config) -> web.Application:
     async def core(app: web.Application) -> AsyncIterator[None]:
         db = await open_database(config)
         await wire_core(app, config, db)
-        yield
+        async with periodic.running(
+            {"presence idleness": (IDLE_SWEEP_INTERVAL_S, app[K.PRESENCE].mark_idle)}
+        ):
+            yield
         await db.close()
 
     app.cleanup_ctx.append(core)

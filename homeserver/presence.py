@@ -6,9 +6,10 @@ IDLE_AFTER_MS reads as "unavailable" (the spec's idle timeout), and `currently_a
 only while the last activity is under CURRENTLY_ACTIVE_MS old.
 
 Each sync marks its user active (`user_active`), but writes only when the state changes or
-the stored activity time is over REFRESH_AFTER_MS old, so a busy client costs one indexed read
-per sync and one write a minute. Presence goes to the user and to those who share a joined
-room with them."""
+the stored activity time is over REFRESH_AFTER_MS old, so a busy client costs a dictionary
+lookup per sync and one write a minute. A sweep every minute (`mark_idle`) writes the idle
+users as "unavailable", so that those who watch them are told. Presence goes to the user and
+to those who share a joined room with them."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ PRESENCE_STATES = (ONLINE, UNAVAILABLE, OFFLINE)
 IDLE_AFTER_MS = 5 * 60 * 1000
 CURRENTLY_ACTIVE_MS = 60 * 1000
 REFRESH_AFTER_MS = 60 * 1000
+IDLE_SWEEP_BATCH = 1000
 MAX_STATUS_MSG_BYTES = 1024
 
 Clock = Callable[[], int]
@@ -96,6 +98,15 @@ class Presence:
             await self._write(user_id, ONLINE, status_msg, now, now)
         elif old is None or _effective_state(old, now) != UNAVAILABLE:
             await self._write(user_id, UNAVAILABLE, status_msg, old.last_active_ts if old else now, now)
+
+    async def mark_idle(self) -> int:
+        """Write "unavailable" for users stored as online but inactive for IDLE_AFTER_MS (they
+        already read as such; this tells their watchers). Returns how many were marked."""
+        now = self.clock()
+        idle = await self._store.gone_idle(now - IDLE_AFTER_MS, IDLE_SWEEP_BATCH)
+        for row in idle:
+            await self._write(row.user_id, UNAVAILABLE, row.status_msg, row.last_active_ts, now)
+        return len(idle)
 
     async def _last_row(self, user_id: UserID) -> PresenceRow | None:
         if user_id in self._last:

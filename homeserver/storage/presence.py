@@ -52,6 +52,15 @@ class PresenceStore:
             )
         )
 
+    async def gone_idle(self, active_before: int, limit: int) -> list[PresenceRow]:
+        """Users stored as online whose last activity is older than `active_before`."""
+        rows = await self._db.fetch_all(
+            select(presence)
+            .where(presence.c.state == "online", presence.c.last_active_ts < active_before)
+            .limit(limit)
+        )
+        return [_row(r) for r in rows]
+
     async def max_stream_id(self) -> int:
         return int(await self._db.fetch_value(select(func.max(presence.c.stream_id))) or 0)
 

@@ -236,3 +236,20 @@ async def test_presence_change_wakes_long_polls(hs: HomeserverUnderTest) -> None
     assert await woken_by(hs, uid(bob), alice.put(f"/presence/{alice.user_id}/status", body))
     assert await woken_by(hs, uid(alice), alice.put(f"/presence/{alice.user_id}/status", body))
     assert await woken_by(hs, uid(bob), hs.app[PRESENCE].user_active(uid(alice), "unavailable"))
+
+
+async def test_idle_sweep_tells_watchers_and_leaves_active_users_alone(hs: HomeserverUnderTest) -> None:
+    clock = _clock(hs)
+    alice, bob, carol = await hs.register("alice"), await hs.register("bob"), await hs.register("carol")
+    await shared_room(alice, bob, carol)
+    await alice.get("/sync")  # marks alice online
+    clock.advance(4 * 60 * 1000)
+    await carol.get("/sync")  # carol is online and active four minutes later
+    assert await hs.app[PRESENCE].mark_idle() == 0  # nobody idle for five minutes yet
+    since = (await bob.get("/sync", params={"set_presence": "offline"}))["next_batch"]
+    clock.advance(2 * 60 * 1000)
+    assert await woken_by(hs, uid(bob), hs.app[PRESENCE].mark_idle())
+    body = await bob.get("/sync", params={"since": since, "set_presence": "offline"})
+    states = {e["sender"]: e["content"]["presence"] for e in body["presence"]["events"]}
+    assert states == {alice.user_id: "unavailable"}
+    assert await hs.app[PRESENCE].mark_idle() == 0  # written once, not every round
