@@ -1,0 +1,245 @@
+"""The push rule evaluator (spec: "Push Rules", "Conditions", "Actions").
+
+Pure: a `PushEvaluator` is compiled once from a user's ruleset (glob patterns and key paths
+parsed once), and each evaluation takes the event and a `PushContext` holding what the
+conditions may ask about the room (the user's display name, the member count, the power
+levels), so counting unread notifications costs no query per rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+from homeserver.auth.power_levels import notification_level, user_power_level
+from homeserver.events.model import Event
+from homeserver.ids import UserID
+from homeserver.push.glob import Glob, contains_words
+from homeserver.push.rules import KINDS, LEGACY_MENTION_RULES, Rule, Ruleset
+from homeserver.push.validation import MEMBER_COUNT, is_scalar
+from homeserver.room_versions import RoomVersion
+
+_MISSING: Final = object()
+BODY_PATH: Final = ("content", "body")
+
+
+@dataclass(frozen=True)
+class PushContext:
+    """The room as the conditions see it when an event reaches `user_id`."""
+
+    user_id: UserID
+    room_version: RoomVersion
+    member_count: int  # joined members
+    display_name: str | None = None  # the user's display name in the room
+    power_levels: Event | None = None  # the room's m.room.power_levels
+    create: Event | None = None  # the room's m.room.create (room creators' power from v12)
+
+
+class PushResult(NamedTuple):
+    notify: bool
+    highlight: bool
+    sound: str | None
+
+
+NO_NOTIFY: Final = PushResult(False, False, None)
+
+Condition = Callable[[Mapping[str, Any], PushContext], bool]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    kind: str
+    rule_id: str
+    actions: tuple[Any, ...]
+    conditions: tuple[Condition, ...]
+
+    def matches(self, event: Mapping[str, Any], context: PushContext) -> bool:
+        return all(condition(event, context) for condition in self.conditions)
+
+
+class PushEvaluator:
+    """One user's enabled rules in the order they are checked."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.rules = tuple(
+            compile_rule(kind, rule)
+            for kind in KINDS
+            for rule in ruleset.get(kind, ())
+            if isinstance(rule, dict) and rule.get("enabled") is True
+        )
+
+    def first_match(self, event: Event | Mapping[str, Any], context: PushContext) -> CompiledRule | None:
+        """The first enabled rule that matches the event (None for the user's own events)."""
+        fields = event.pdu if isinstance(event, Event) else event
+        if fields.get("sender") == context.user_id:
+            return None  # spec: never notify users of their own events
+        content = fields.get("content")
+        has_mentions = isinstance(content, Mapping) and "m.mentions" in content
+        for rule in self.rules:
+            if has_mentions and rule.rule_id in LEGACY_MENTION_RULES:
+                continue  # spec ("Mentioning"): m.mentions switches off the body-based rules
+            if rule.matches(fields, context):
+                return rule
+        return None
+
+    def evaluate(self, event: Event | Mapping[str, Any], context: PushContext) -> PushResult:
+        rule = self.first_match(event, context)
+        return NO_NOTIFY if rule is None else result_of(rule.actions)
+
+
+def result_of(actions: tuple[Any, ...] | list[Any]) -> PushResult:
+    """What a rule's actions mean: a notification only with `notify`; `highlight` true when
+    its tweak has no value; the historical `dont_notify` and `coalesce` do nothing."""
+    if "notify" not in actions:
+        return NO_NOTIFY
+    tweaks = {
+        a["set_tweak"]: a.get("value", _MISSING) for a in actions if isinstance(a, dict) and "set_tweak" in a
+    }
+    highlight = tweaks.get("highlight", False)
+    sound = tweaks.get("sound")
+    return PushResult(
+        True,
+        highlight is _MISSING or highlight is True,
+        sound if isinstance(sound, str) else None,
+    )
+
+
+def compile_rule(kind: str, rule: Rule) -> CompiledRule:
+    rule_id = str(rule.get("rule_id"))
+    actions = tuple(rule.get("actions") or ())
+    conditions: tuple[Condition, ...]
+    if kind == "content":
+        pattern = rule.get("pattern")
+        conditions = (_event_match(BODY_PATH, pattern) if isinstance(pattern, str) else _never,)
+    elif kind == "room":
+        conditions = (lambda event, _: event.get("room_id") == rule_id,)
+    elif kind == "sender":
+        conditions = (lambda event, _: event.get("sender") == rule_id,)
+    else:
+        raw = rule.get("conditions", [])
+        conditions = tuple(compile_condition(c) for c in raw) if isinstance(raw, list) else (_never,)
+    return CompiledRule(kind, rule_id, actions, conditions)
+
+
+def compile_condition(condition: Any) -> Condition:
+    """A condition as a function of (event, context); unknown or malformed ones never match."""
+    if not isinstance(condition, dict):
+        return _never
+    kind, key = condition.get("kind"), condition.get("key")
+    if kind == "event_match" and isinstance(key, str) and isinstance(condition.get("pattern"), str):
+        return _event_match(split_path(key), condition["pattern"])
+    if kind == "event_property_is" and isinstance(key, str) and is_scalar(condition.get("value", _MISSING)):
+        return _property_is(split_path(key), condition["value"])
+    if (
+        kind == "event_property_contains"
+        and isinstance(key, str)
+        and is_scalar(condition.get("value", _MISSING))
+    ):
+        return _property_contains(split_path(key), condition["value"])
+    if kind == "contains_display_name":
+        return _contains_display_name
+    if kind == "room_member_count" and isinstance(condition.get("is"), str):
+        return _member_count(condition["is"])
+    if kind == "sender_notification_permission" and isinstance(key, str):
+        return _sender_permission(key)
+    return _never
+
+
+def _never(event: Mapping[str, Any], context: PushContext) -> bool:
+    return False
+
+
+def split_path(key: str) -> tuple[str, ...]:
+    """A dot-separated property path (spec appendix): `\\.` is a literal dot, `\\\\` a literal
+    backslash; any other backslash is itself."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(key):
+        char = key[i]
+        if char == "\\" and i + 1 < len(key) and key[i + 1] in ".\\":
+            current.append(key[i + 1])
+            i += 2
+            continue
+        if char == ".":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return tuple(parts)
+
+
+def lookup(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path`, or _MISSING."""
+    value: Any = event
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _event_match(path: tuple[str, ...], pattern: str) -> Condition:
+    glob = Glob(pattern)
+    match = glob.matches_words if path == BODY_PATH else glob.matches
+
+    def condition(event: Mapping[str, Any], context: PushContext) -> bool:
+        value = lookup(event, path)
+        return isinstance(value, str) and match(value)
+
+    return condition
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    """Exact equality of scalars: no casts (1 is not true, "1" is not 1)."""
+    return is_scalar(value) and type(value) is type(wanted) and value == wanted
+
+
+def _property_is(path: tuple[str, ...], wanted: Any) -> Condition:
+    return lambda event, _: _same(lookup(event, path), wanted)
+
+
+def _property_contains(path: tuple[str, ...], wanted: Any) -> Condition:
+    def condition(event: Mapping[str, Any], context: PushContext) -> bool:
+        values = lookup(event, path)
+        return isinstance(values, list) and any(_same(value, wanted) for value in values)
+
+    return condition
+
+
+def _contains_display_name(event: Mapping[str, Any], context: PushContext) -> bool:
+    body = lookup(event, BODY_PATH)
+    name = context.display_name
+    return bool(name) and isinstance(body, str) and contains_words(body, name or "")
+
+
+def _member_count(spec: str) -> Condition:
+    parsed = MEMBER_COUNT.fullmatch(spec)
+    if parsed is None:
+        return _never
+    operator, number = parsed.group(1) or "==", int(parsed.group(2))
+    compare: Callable[[int], bool] = {
+        "==": lambda n: n == number,
+        "<": lambda n: n < number,
+        ">": lambda n: n > number,
+        "<=": lambda n: n <= number,
+        ">=": lambda n: n >= number,
+    }[operator]
+    return lambda _, context: compare(context.member_count)
+
+
+def _sender_permission(key: str) -> Condition:
+    def condition(event: Mapping[str, Any], context: PushContext) -> bool:
+        sender = event.get("sender")
+        if not isinstance(sender, str):
+            return False
+        version = context.room_version
+        needed = notification_level(key, power_levels=context.power_levels, version=version)
+        level = user_power_level(
+            sender, create=context.create, power_levels=context.power_levels, version=version
+        )
+        return level >= needed
+
+    return condition
