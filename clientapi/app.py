@@ -15,6 +15,7 @@ from clientapi.routes import (
     membership,
     presence,
     profile,
+    push_rules,
     receipts,
     register,
     relations,
@@ -49,6 +50,7 @@ ROUTE_TABLES = (
     typing.routes,
     presence.routes,
     to_device.routes,
+    push_rules.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

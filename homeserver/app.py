@@ -24,6 +24,7 @@ from homeserver.directory import Directory
 from homeserver.notifier import Notifier, Stream
 from homeserver.presence import Presence
 from homeserver.profiles import Profiles
+from homeserver.push.service import PushRules
 from homeserver.ratelimit import RateLimiter
 from homeserver.receipts import Receipts
 from homeserver.reports import Reports
@@ -101,6 +102,7 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     wire_relations(app, db)
     await wire_receipts_typing(app, db)
     await wire_presence_devices(app, db)
+    wire_push(app, db)
     wire_sync(app, db)
 
 
@@ -131,6 +133,11 @@ async def wire_presence_devices(app: web.Application, db: Database) -> None:
     notifier.start(Stream.DEVICE_LISTS, device_list_streams.current)
     app[K.DEVICE_LISTS] = device_lists = DeviceLists(device_list_store, rooms, notifier, device_list_streams)
     app[K.ACCOUNTS].on_devices_changed(device_lists.changed)
+
+
+def wire_push(app: web.Application, db: Database) -> None:
+    """Push rules, kept as each user's m.push_rules account data."""
+    app[K.PUSH_RULES] = PushRules(AccountDataStore(db), app[K.ACCOUNT_DATA])
 
 
 def wire_sync(app: web.Application, db: Database) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from homeserver.notifier import Notifier
     from homeserver.presence import Presence
     from homeserver.profiles import Profiles
+    from homeserver.push.service import PushRules
     from homeserver.ratelimit import RateLimiter
     from homeserver.receipts import Receipts
     from homeserver.reports import Reports
@@ -81,3 +82,4 @@ TYPING: web.AppKey[Typing] = web.AppKey("typing")
 PRESENCE: web.AppKey[Presence] = web.AppKey("presence")
 TO_DEVICE: web.AppKey[ToDevice] = web.AppKey("to_device")
 DEVICE_LISTS: web.AppKey[DeviceLists] = web.AppKey("device_lists")
+PUSH_RULES: web.AppKey[PushRules] = web.AppKey("push_rules")
