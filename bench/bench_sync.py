@@ -264,6 +264,7 @@ class Listener:
         self.lat_us = array("d")
         self.dups = 0
         self.limited = 0
+        self.responses = 0
         self.last = 0.0
         self.complete = False
 
@@ -271,6 +272,7 @@ class Listener:
         trial = self.group.trial
         if not trial:
             return
+        self.responses += 1
         room = data.get("rooms", {}).get("join", {}).get(self.group.room)
         if room is None:
             return
@@ -419,6 +421,7 @@ class ListenerGroup:
             "expected": len(expected) * len(self.listeners),
             "dups": sum(li.dups for li in self.listeners),
             "limited": sum(li.limited for li in self.listeners),
+            "responses": sum(li.responses for li in self.listeners),
             "complete": sum(1 for li in self.listeners if li.done(expected)),
             "last": max((li.last for li in self.listeners), default=0.0),
             "lat_us": lat,
@@ -607,8 +610,8 @@ class Profiler:
 
 
 def summarize_profile(path: str, seconds: float, rate: int = 100, top: int = 15) -> None:
-    """Busy share of each thread, then for the event loop thread the lines at the top of the
-    stack (self) and the project's functions on the stack (inclusive), as % of wall time."""
+    """Samples per thread, then for the event loop thread (MainThread) the lines at the top of
+    the stack (self) and the project's functions on the stack (inclusive)."""
     busy: Counter[str] = Counter()
     own: dict[str, Counter[str]] = {}
     inclusive: Counter[str] = Counter()
@@ -627,15 +630,16 @@ def summarize_profile(path: str, seconds: float, rate: int = 100, top: int = 15)
                 if "(homeserver/" in frame or "(clientapi/" in frame:
                     inclusive[frame] += n
     wall = seconds * rate / 100  # samples that make 1% of wall time
-    print(f"profile {path} ({seconds:g} s at {rate} Hz), % of wall time:")
-    print("  busy: " + ", ".join(f"{name} {n / wall:.0f}%" for name, n in busy.most_common()))
+    print(f"profile {path} ({seconds:g} s at {rate} Hz)")
+    print("  samples per thread, % of wall time (a thread waiting for a CPU counts as busy):")
+    print("    " + ", ".join(f"{name} {n / wall:.0f}%" for name, n in busy.most_common()))
     for name, counter in own.items():
-        print(f"  {name}, top of stack:")
+        print(f"  {name}, top of stack, % of its samples:")
         for frame, n in counter.most_common(top if name == "MainThread" else 3):
-            print(f"    {n / wall:5.1f}%  {frame}")
-    print("  MainThread, project functions on the stack:")
+            print(f"    {100 * n / busy[name]:5.1f}%  {frame}")
+    print("  MainThread, project functions on the stack, % of its samples:")
     for frame, n in inclusive.most_common(2 * top):
-        print(f"    {n / wall:5.1f}%  {frame}")
+        print(f"    {100 * n / busy['MainThread']:5.1f}%  {frame}")
 
 
 async def trial(
@@ -695,6 +699,7 @@ async def trial(
         "missing": expected - delivered,
         "dups": sum(p["dups"] for p in parts),
         "limited": sum(p["limited"] for p in parts),
+        "responses_per_s": sum(p["responses"] for p in parts) / (last - t0),
         "complete_listeners": sum(p["complete"] for p in parts),
         "reconnects": sum(p["reconnects"] for p in parts),
         "listener_errors": sum(p["errors"] for p in parts),
@@ -717,6 +722,7 @@ def show(r: dict[str, Any]) -> None:
         f"p99 {r['ack_p99_ms']:.1f} ms, {r['send_errors']} errors, {r['skipped']} skipped) | "
         f"deliveries {r['delivered']:,}/{r['expected']:,} ({r['deliveries_per_s']:,.0f}/s) "
         f"missing {r['missing']:,} dups {r['dups']} limited {r['limited']} "
+        f"in {r['responses_per_s']:,.0f} responses/s "
         f"complete {r['complete_listeners']}/{r['listeners']} reconnects {r['reconnects']} | "
         f"latency p50 {r['p50_ms']:.1f} p95 {r['p95_ms']:.1f} p99 {r['p99_ms']:.1f} "
         f"max {r['max_ms']:.1f} ms | drain {r['drain_s']:.1f} s | CPU server {r['server_cpu_pct']:.0f}% "
@@ -844,7 +850,7 @@ async def initial_sync_scenario(server: Server, args: argparse.Namespace) -> lis
             "server": server.name,
             "scenario": "c",
             "rooms": len(joined),
-            "timeline_sizes": dict(counts),
+            "timeline_sizes": {str(k): v for k, v in counts.items()},
             "bytes": size,
             "requests": len(times),
             "median_ms": percentile(times, 50),
@@ -906,10 +912,11 @@ async def idle_ws_scenario(server: Server, args: argparse.Namespace) -> list[dic
 
         started = time.perf_counter()
         try:
-            await bounded(200, [open_one(t) for t in tokens])
+            await open_one(tokens[0])
         except aiohttp.WSServerHandshakeError as e:
             print(f"[{server.name}] skipped: WebSocket sync answered {e.status}", flush=True)
             return []
+        await bounded(200, [open_one(t) for t in tokens[1:]])
         opened = time.perf_counter() - started
         await asyncio.sleep(args.idle_wait)
         after = rss_kib(server.pid)
@@ -956,6 +963,7 @@ def median_summary(results: list[dict[str, Any]]) -> None:
         ("missing", "missing", "{:,.0f}"),
         ("dups", "duplicates", "{:,.0f}"),
         ("limited", "limited responses", "{:,.0f}"),
+        ("responses_per_s", "sync responses/s", "{:,.0f}"),
         ("p50_ms", "latency p50 ms", "{:.1f}"),
         ("p95_ms", "latency p95 ms", "{:.1f}"),
         ("p99_ms", "latency p99 ms", "{:.1f}"),
