@@ -153,6 +153,7 @@ def wire_sync(app: web.Application, db: Database) -> None:
         presence=app[K.PRESENCE],
         to_device=app[K.TO_DEVICE],
         device_lists=app[K.DEVICE_LISTS],
+        push_rules=app[K.PUSH_RULES],
     )
     app[K.SYNC] = SyncHandler(
         store, AccountDataStore(db), app[K.NOTIFIER], sections, app[K.ACCOUNT_DATA], sources

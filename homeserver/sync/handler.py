@@ -28,6 +28,7 @@ __all__ = ["SyncHandler", "SyncRequest"]
 
 MAX_TIMEOUT_MS = 5 * 60 * 1000
 TO_DEVICE_LIMIT = 100
+PUSH_RULES = "m.push_rules"
 
 
 class SyncHandler:
@@ -175,6 +176,10 @@ class SyncHandler:
                 }
                 rooms["leave"][m.room_id] = section
         global_data = [c for c in account_changes if c.room_id is None]
+        if since is None and not any(c.type == PUSH_RULES for c in global_data):
+            # Never changed, so never stored: clients still read their rules here.
+            rules = await self._sources.push_rules.content(req.user_id)
+            global_data.append(AccountDataChange(None, PUSH_RULES, rules, 0))
         to_device, to_device_position = await self._to_device(req, since, now)
         changed, left = await self._device_lists(req, since, now, memberships)
         return {

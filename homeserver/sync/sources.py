@@ -47,6 +47,10 @@ class DeviceListSource(Protocol):
     ) -> tuple[list[str], list[str]]: ...
 
 
+class PushRuleSource(Protocol):
+    async def content(self, user_id: UserID) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class SyncSources:
     typing: TypingSource
@@ -54,3 +58,4 @@ class SyncSources:
     presence: PresenceSource
     to_device: ToDeviceSource
     device_lists: DeviceListSource
+    push_rules: PushRuleSource

@@ -110,3 +110,15 @@ async def test_every_response_has_the_stream_sections(hs: HomeserverUnderTest) -
         }
         assert body["device_lists"] == {"changed": [], "left": []}
         assert len(body["next_batch"].split("_")) == 7
+
+
+async def test_initial_sync_carries_the_push_rules_even_if_never_changed(hs: HomeserverUnderTest) -> None:
+    alice, _, _ = await _room(hs)
+    body = await alice.get("/sync")
+    rules = [e for e in body["account_data"]["events"] if e["type"] == "m.push_rules"]
+    assert len(rules) == 1
+    assert rules[0]["content"] == await alice.get("/pushrules/")
+    override_ids = [r["rule_id"] for r in rules[0]["content"]["global"]["override"]]
+    assert ".m.rule.master" in override_ids
+    later = await alice.get("/sync", params={"since": body["next_batch"]})
+    assert later["account_data"]["events"] == []  # only again once changed
