@@ -61,32 +61,53 @@ class Visibility:
     async def filter_for(self, viewer: Viewer, events: Sequence[Event]) -> list[Event]:
         if not events:
             return []
-        user_id = viewer.user_id
-        metas = await self._events.get_meta([e.event_id for e in events])
-        member_key: StateKey = ("m.room.member", user_id)
-        groups = {m.state_group for m in metas.values() if m.state_group is not None}
-        state_by_group: dict[int, dict[StateKey, EventID]] = {}
-        for group in groups:
-            state_by_group[group] = await self._events.state_ids_at_group(group, [HISTORY_KEY, member_key])
+        return (await self.filter_many([(viewer, events)]))[0]
+
+    def joined_viewer(self, membership: Membership) -> Viewer:
+        """The viewer of a user whose current membership (a join) is already known."""
+        return Viewer(membership.user_id, membership.room_id, membership, 2**63)
+
+    async def filter_many(self, pages: Sequence[tuple[Viewer, Sequence[Event]]]) -> list[list[Event]]:
+        """Several rooms' pages at once (an initial sync): one metadata read for them all."""
+        metas = await self._events.get_meta([e.event_id for _, events in pages for e in events])
+        wanted: dict[int, list[StateKey]] = {}
+        for viewer, events in pages:
+            member_key: StateKey = ("m.room.member", viewer.user_id)
+            for e in events:
+                meta = metas.get(e.event_id)
+                if meta is not None and meta.state_group is not None:
+                    wanted.setdefault(meta.state_group, [HISTORY_KEY])
+                    if member_key not in wanted[meta.state_group]:
+                        wanted[meta.state_group].append(member_key)
+        state_by_group = {g: await self._events.state_ids_at_group(g, keys) for g, keys in wanted.items()}
         needed = {eid for state in state_by_group.values() for eid in state.values()}
         state_events = await self._events.get_events(needed)
-        visible: list[Event] = []
-        for event in events:
-            meta = metas.get(event.event_id)
-            if meta is None or meta.state_group is None:
-                continue
-            if viewer.membership is not None and event.type == "m.room.member" and event.state_key == user_id:
-                visible.append(event)  # one always sees one's own membership changes
-                continue
-            state = state_by_group[meta.state_group]
-            history = _content_str(state_events.get(state.get(HISTORY_KEY, NONE)), "history_visibility")
-            membership = _content_str(state_events.get(state.get(member_key, NONE)), "membership")
-            if viewer.membership is None:
-                membership = None  # forgotten: no longer counts as having been there
-            joined_after = viewer.joined_until is not None and meta.stream_ordering < viewer.joined_until
-            if _may_see(history or "shared", membership, joined_after):
-                visible.append(event)
-        return visible
+        out: list[list[Event]] = []
+        for viewer, events in pages:
+            user_id = viewer.user_id
+            member_key = ("m.room.member", user_id)
+            visible: list[Event] = []
+            for event in events:
+                meta = metas.get(event.event_id)
+                if meta is None or meta.state_group is None:
+                    continue
+                if (
+                    viewer.membership is not None
+                    and event.type == "m.room.member"
+                    and event.state_key == user_id
+                ):
+                    visible.append(event)  # one always sees one's own membership changes
+                    continue
+                state = state_by_group[meta.state_group]
+                history = _content_str(state_events.get(state.get(HISTORY_KEY, NONE)), "history_visibility")
+                membership = _content_str(state_events.get(state.get(member_key, NONE)), "membership")
+                if viewer.membership is None:
+                    membership = None  # forgotten: no longer counts as having been there
+                joined_after = viewer.joined_until is not None and meta.stream_ordering < viewer.joined_until
+                if _may_see(history or "shared", membership, joined_after):
+                    visible.append(event)
+            out.append(visible)
+        return out
 
     async def _joined_until(self, current: Membership | None) -> int | None:
         """The stream position up to which the user has been joined at some later point:

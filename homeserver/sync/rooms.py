@@ -20,7 +20,7 @@ from homeserver.filters import RoomEventFilter
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.notifier import ChangeMemory, Notifier, Stream
 from homeserver.rooms.relations import Aggregator
-from homeserver.rooms.visibility import Visibility
+from homeserver.rooms.visibility import Viewer, Visibility
 from homeserver.storage.events import EventStore, TxnKey
 from homeserver.storage.rooms import Membership
 from homeserver.storage.sync import StreamEvent, SyncStore
@@ -98,6 +98,7 @@ class RoomSections:
         timelines: dict[RoomID, list[Event]] = {}
         states: dict[RoomID, dict[StateKey, EventID]] = {}
         limited_rooms: set[RoomID] = set()
+        to_check: list[tuple[Viewer, Sequence[Event]]] = []
         for m in joined:
             rows = latest[m.room_id]
             limited = len(rows) > limit
@@ -108,7 +109,7 @@ class RoomSections:
             events = [e for r in rows if (e := fetched.get(r.event_id)) is not None]
             events = [e for e in events if req.filter.room.timeline.matches(e)]
             if rows and rows[0].stream < m.stream_ordering:  # history from before they joined
-                events = await self._visibility.filter(req.user_id, m.room_id, events)
+                to_check.append((self._visibility.joined_viewer(m), events))
             timelines[m.room_id] = events
             if before is None:
                 states[m.room_id] = {}  # the timeline starts with the room
@@ -117,6 +118,8 @@ class RoomSections:
             else:
                 states[m.room_id] = await self._state_at(m.room_id, before.stream)
             latest[m.room_id] = rows
+        for (viewer, _), visible in zip(to_check, await self._visibility.filter_many(to_check), strict=True):
+            timelines[viewer.room_id] = visible
         state_events = await self._state_events_many(req, states, timelines)
         own = [e.event_id for t in timelines.values() for e in t if e.sender == req.user_id]
         txns = await self._store.transaction_ids(req.user_id, req.device_id, own)
