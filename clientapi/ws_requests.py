@@ -5,8 +5,11 @@ it is answered by exactly one `{"type": "ack", "id", ...}` or one
 `{"type": "error", "id", "errcode", "error"}`. A frame that cannot be read as a request is
 answered by an error whose `id` is the frame's if it has a usable one, else null.
 
-Each request does what its HTTP twin does, through the same code: a send is
-PUT /rooms/{room_id}/send/{event_type}/{txn_id} with the same transaction key."""
+Each request does what its HTTP twin does, with the same checks: `send` is
+PUT /rooms/{room_id}/send/{event_type}/{txn_id} through the same function and transaction key
+(one txn ID, one event, whichever way it came), `typing` is PUT /rooms/{room_id}/typing/{user_id}
+for the socket's user, `receipt` is POST /rooms/{room_id}/receipt/{receipt_type}/{event_id}.
+The HTTP send route applies no rate limit, so neither does the socket."""
 
 from __future__ import annotations
 
