@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from clientapi import middleware
+from clientapi import middleware, ws
 from clientapi.routes import (
     account,
     account_data,
@@ -60,6 +60,7 @@ V3_ONLY = {"/_matrix/client/v3/refresh"}
 
 def setup_client_api(app: web.Application) -> None:
     middleware.install(app)
+    ws.install(app)
     for table in ROUTE_TABLES:
         for route in table:
             assert isinstance(route, web.RouteDef)

@@ -180,8 +180,8 @@ def install(app: web.Application) -> None:
 
 
 async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
-    # Not on a WebSocket upgrade: browsers apply no CORS to it, and the socket would keep the
-    # headers for its whole life.
-    if request.path.startswith(CORS_PREFIXES) and not isinstance(response, web.WebSocketResponse):
+    if isinstance(response, web.WebSocketResponse):
+        return  # browsers apply no CORS to an upgrade, and the socket would keep these all its life
+    if request.path.startswith(CORS_PREFIXES):
         response.headers.update(CORS_HEADERS)
     response.headers.setdefault("X-Request-Id", request.get(REQUEST_ID, ""))
