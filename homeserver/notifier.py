@@ -5,7 +5,7 @@ One position per stream (room events, account data, receipts, typing, presence, 
 device lists); together they make a /sync `next_batch`. A waiter registers for its user and
 the rooms it is in, and is woken only by changes there: a message in a room wakes that
 room's waiters, a to-device message wakes its recipient. A wake-up costs a set lookup and
-one `Event.set()` per waiter.
+one future resolved per waiter.
 
 Writers commit out of order (two rooms, two receipts), so a change carries its own position
 and the stream's visible position (below which nothing is in flight). A change above the
@@ -45,11 +45,7 @@ class Stream(StrEnum):
     DEVICE_LISTS = "device_lists"
 
 
-class _Waiter:
-    __slots__ = ("event",)
-
-    def __init__(self) -> None:
-        self.event = asyncio.Event()
+_Waiter = asyncio.Future[None]  # one per waiting long-poll or socket: the smallest thing to await
 
 
 class ChangeMemory:
@@ -160,13 +156,14 @@ class Notifier:
     def _wake(self, keys: Iterable[str]) -> None:
         for key in keys:
             for waiter in self._by_user.get(key, ()) if key.startswith("@") else self._by_room.get(key, ()):
-                waiter.event.set()
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def wait_for(self, user_id: str, rooms: Iterable[str], timeout_s: float) -> bool:
         """Wait until something changes for `user_id` or in one of `rooms`; False on timeout.
         Registration happens before the first await, so a caller that checked the positions
         just before calling cannot miss a change."""
-        waiter = _Waiter()
+        waiter: _Waiter = asyncio.get_running_loop().create_future()
         room_list = list(rooms)
         self._by_user.setdefault(user_id, set()).add(waiter)
         for room in room_list:
@@ -174,7 +171,7 @@ class Notifier:
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
-                    await waiter.event.wait()
+                    await waiter
                     return True
             return False
         finally:
