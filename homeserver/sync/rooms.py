@@ -11,9 +11,13 @@ or transaction-ID query is needed."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
+from homeserver.clock import now_ms
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event, StateKey
 from homeserver.filters import RoomEventFilter
@@ -32,6 +36,7 @@ MAX_TIMELINE_LIMIT = 100
 MAX_HEROES = 5
 MAX_MEMBER_WALK = 20
 MAX_CACHED_SUMMARIES = 50_000
+MAX_ENCODED_EVENTS = 20_000
 STRIPPED_STATE = (
     ("m.room.create", ""),
     ("m.room.join_rules", ""),
@@ -61,6 +66,7 @@ class RoomSections:
         self._notifier = notifier
         self._member_changes = ChangeMemory(notifier.positions[Stream.ROOMS])
         # room -> (member counts, hero candidates, room position they were read at)
+        self._encoded = EncodedEvents()
         self._summary_cache: dict[RoomID, tuple[dict[str, int], list[tuple[UserID, str]], int]] = {}
         notifier.add_listener(recent.on_event)
         notifier.add_listener(self._on_event)
@@ -160,7 +166,14 @@ class RoomSections:
         }
         related = set(self._recent.related(room_id, [e.event_id for e in timeline]))
         bundles = await self._aggregator.bundles(req.user_id, [e for e in timeline if e.event_id in related])
-        section = _section(timeline, [], txns, bundles, limited=False)
+        section = _section([], [], {}, {}, limited=False)
+        now = now_ms()
+        section["timeline"]["events"] = [
+            _client(e, txns, bundles.get(e.event_id))
+            if e.event_id in txns or e.event_id in bundles
+            else self._encoded.fragment(e, now)
+            for e in timeline
+        ]
         if recent:
             section["timeline"]["prev_batch"] = _prev_batch(timeline, recent[0].stream)
         if any(e.type == "m.room.member" for e in timeline):
@@ -310,6 +323,32 @@ def _summary(counts: dict[str, int], sample: list[tuple[UserID, str]], user_id: 
         "m.joined_member_count": counts.get("join", 0),
         "m.invited_member_count": counts.get("invite", 0),
     }
+
+
+class EncodedEvents:
+    """Live events as clients see them, encoded once and shared by every listener's response
+    (DESIGN.md, "Performance"): the JSON of the event without its closing brace, to which each
+    response adds only its own `unsigned` (the age). Keyed by the Event object itself, so a
+    redaction (a new object from the event store) is encoded afresh."""
+
+    def __init__(self, size: int = MAX_ENCODED_EVENTS) -> None:
+        self._size = size
+        self._cache: OrderedDict[EventID, tuple[Event, bytes]] = OrderedDict()
+
+    def fragment(self, event: Event, now: int) -> Any:
+        hit = self._cache.get(event.event_id)
+        if hit is None or hit[0] is not event:
+            out = client_event(event, include_room_id=False, now=now)
+            unsigned = out.pop("unsigned")
+            if set(unsigned) != {"age"}:  # carries more (redacted_because): not shareable
+                out["unsigned"] = unsigned
+                return out
+            hit = (event, orjson.dumps(out)[:-1])
+            self._cache[event.event_id] = hit
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        age = max(0, now - event.origin_server_ts)
+        return orjson.Fragment(b'%b,"unsigned":{"age":%d}}' % (hit[1], age))
 
 
 def timeline_limit(timeline_filter: RoomEventFilter) -> int:
