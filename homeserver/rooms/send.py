@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -43,7 +42,8 @@ from homeserver.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.rooms.heads import Batch, Draft, KeyedLocks, Queued, RoomHead, retrieve_failure, take_batch
 from homeserver.rooms.new_room import InitialEvent, NewRoomOptions, build_new_room
 from homeserver.rooms.relations import check_new_relation
-from homeserver.storage.events import EventStore, EventToPersist, NewStateGroup, TxnKey
+from homeserver.rooms.txns import RecentTxns
+from homeserver.storage.events import EventStore, EventToPersist, NewStateGroup, RepeatedTxns, TxnKey
 from homeserver.storage.relations import RelationStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
@@ -86,6 +86,7 @@ class EventPipeline:
         self._queues: dict[RoomID, deque[Queued]] = {}
         self._writers: dict[RoomID, asyncio.Task[None]] = {}
         self._txn_sends: dict[TxnKey, asyncio.Future[Event]] = {}
+        self._recent_txns = RecentTxns()
 
     # Heads
 
@@ -152,9 +153,8 @@ class EventPipeline:
 
     async def _persist(self, items: Sequence[EventToPersist]) -> list[EventToPersist]:
         """Give the items stream positions, in order, and persist them in one transaction."""
-        with ExitStack() as positions:
-            allocate = self.streams.allocate
-            placed = [replace(i, stream_ordering=positions.enter_context(allocate())) for i in items]
+        with self.streams.allocate_many(len(items)) as positions:
+            placed = [replace(i, stream_ordering=p) for i, p in zip(items, positions, strict=True)]
             await self._store.persist_many(placed)
         return placed
 
@@ -175,7 +175,7 @@ class EventPipeline:
         if txn is None:
             return await asyncio.shield(self._enqueue(draft, prune))
         running = self._txn_sends.get(txn)
-        if running is None:  # the writer looks the transaction up, for a whole batch at once
+        if running is None:  # the writer answers a repeat of a finished transaction
             running = self._enqueue(draft, prune)
             running.add_done_callback(lambda _: self._txn_sends.pop(txn, None))
             self._txn_sends[txn] = running
@@ -215,9 +215,11 @@ class EventPipeline:
     async def _write_batch(self, room_id: RoomID, queued: Sequence[Queued]) -> None:
         """Build each draft on top of the previous one; persist the ones that pass together.
         A draft refused by the checks fails alone; a failed transaction fails them all and
-        leaves the head as it was."""
+        leaves the head as it was. A transaction ID used before gets its first event: from
+        memory if this process made it lately, else once storage has refused the batch for
+        it, and the rest of the batch is built again without it."""
         head = await self._head(room_id)
-        queued = await self._drop_repeated_txns(queued)
+        queued = await self._answer_repeats(queued, self._recent_txns.get)
         batch = Batch.on(head)
         ready: list[tuple[Queued, EventToPersist]] = []
         for entry in queued:
@@ -229,9 +231,20 @@ class EventPipeline:
             ready.append((entry, item))
         if not ready:
             return
-        items = await self._persist([item for _, item in ready])
+        try:
+            items = await self._persist([item for _, item in ready])
+        except RepeatedTxns as e:
+            for txn, event_id in e.found.items():
+                self._recent_txns.add(txn, event_id)
+            rest = await self._answer_repeats([entry for entry, _ in ready], e.found.get)
+            if len(rest) == len(ready):
+                raise
+            await self._write_batch(room_id, rest)
+            return
         head.advance(batch)
         for (entry, _), item in zip(ready, items, strict=True):
+            if item.txn is not None:
+                self._recent_txns.add(item.txn, item.event.event_id)
             self._notify(item)
             entry.result.set_result(item.event)
 
@@ -248,17 +261,20 @@ class EventPipeline:
             item = replace(item, prune=(entry.prune.event_id, pruned))
         return item
 
-    async def _drop_repeated_txns(self, queued: Sequence[Queued]) -> list[Queued]:
-        """Drafts whose transaction ID already made an event get that event (one query for
-        the batch); the rest are returned. Only this room's writer stores its transactions."""
-        txns = [entry.draft.txn for entry in queued if entry.draft.txn is not None]
-        done = await self._store.events_for_txns(txns) if txns else {}
+    async def _answer_repeats(
+        self, queued: Sequence[Queued], made: Callable[[TxnKey], EventID | None]
+    ) -> list[Queued]:
+        """Drafts whose transaction ID already `made` an event get that event; the rest are
+        returned."""
+        done = {
+            id(entry): event_id for entry in queued if entry.draft.txn and (event_id := made(entry.draft.txn))
+        }
         if not done:
             return list(queued)
         found = await self._store.get_events(set(done.values()))
         rest = []
         for entry in queued:
-            event_id = done.get(entry.draft.txn) if entry.draft.txn is not None else None
+            event_id = done.get(id(entry))
             if event_id is not None and event_id in found:
                 entry.result.set_result(found[event_id])
             else:

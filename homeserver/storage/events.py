@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID, RoomID, UserID
@@ -116,25 +116,35 @@ class EventStore:
 
     async def persist_many(self, items: Sequence[EventToPersist]) -> None:
         """Several events (a new room's first ones, or a batch of sends to one room, each
-        following the previous one) in one transaction: all or nothing."""
+        following the previous one) in one transaction: all or nothing. A client transaction
+        ID stored before (by an earlier batch, maybe before a restart) refuses the whole
+        batch with RepeatedTxns, which names the events those transactions made."""
         try:
-            async with self._db.transaction() as conn:
-                await self._persist(conn, items)
+            await self._db.run_transaction(lambda conn: self._persist(conn, items))
         except IntegrityError:
             if any(i.new_room is not None and i.new_room.alias is not None for i in items):
                 raise AliasInUse("Room alias already taken") from None
+            done = await self.events_for_txns([i.txn for i in items if i.txn is not None])
+            if done:
+                raise RepeatedTxns(done) from None
             raise
         for item in items:
             self._remember(item.event)
             if item.prune is not None:
                 self._forget(item.prune[0])
 
-    async def _persist(self, conn: AsyncConnection, items: Sequence[EventToPersist]) -> None:
-        """The rows of all the items, a few statements for the whole batch where possible."""
+    def _persist(self, conn: Connection, items: Sequence[EventToPersist]) -> None:
+        """The rows of all the items: one statement per table for the whole batch where
+        possible, and none for a table with nothing to write (a batch of plain messages
+        is four statements). Synchronous: the whole transaction runs at once (on SQLite in
+        the database's writer thread; see Database.run_transaction)."""
         from homeserver.storage.relations import index_relation, unindex_relation  # imports this module
 
+        txns = [_txn_row(item) for item in items if item.txn is not None]
+        if txns:  # first: a repeated transaction ID stops the batch before any other work
+            conn.execute(event_txn_ids.insert(), txns)
         for r in (i.new_room for i in items if i.new_room is not None):
-            await conn.execute(
+            conn.execute(
                 rooms.insert().values(
                     room_id=r.room_id,
                     room_version=r.room_version,
@@ -144,41 +154,37 @@ class EventStore:
                 )
             )
             if r.alias is not None:
-                await conn.execute(
+                conn.execute(
                     room_aliases.insert().values(alias=r.alias, room_id=r.room_id, creator=r.creator)
                 )
-        await conn.execute(events.insert(), [_event_row(item) for item in items])
+        conn.execute(events.insert(), [_event_row(item) for item in items])
         for item in items:
-            await index_relation(conn, item.event, item.stream_ordering)
+            index_relation(conn, item.event, item.stream_ordering)
             if item.new_state_group is not None:
-                await self._insert_state_group(conn, item.event.room_id, item.new_state_group)
+                self._insert_state_group(conn, item.event.room_id, item.new_state_group)
             event = item.event
             if event.is_state and event.rejected_reason is None and item.updates_current_state:
-                await self._update_current_state(conn, event, item.stream_ordering)
-        await self._update_extremities(conn, [item.event for item in items])
+                self._update_current_state(conn, event, item.stream_ordering)
+        self._update_extremities(conn, [item.event for item in items])
         for item in items:
             if item.prune is not None:
                 target, pruned = item.prune
-                await conn.execute(
+                conn.execute(
                     update(events)
                     .where(events.c.event_id == target)
                     .values(json=orjson.dumps(pruned).decode(), redacted_by=item.event.event_id)
                 )
-                await unindex_relation(conn, target)
-        txns = [_txn_row(item) for item in items if item.txn is not None]
-        if txns:
-            await conn.execute(event_txn_ids.insert(), txns)
-        for item in items:
-            await update_search_index(conn, self._db.dialect, item)
+                unindex_relation(conn, target)
+        update_search_index(conn, self._db.dialect, items)
 
-    async def _insert_state_group(self, conn: AsyncConnection, room_id: RoomID, group: NewStateGroup) -> None:
-        await conn.execute(
+    def _insert_state_group(self, conn: Connection, room_id: RoomID, group: NewStateGroup) -> None:
+        conn.execute(
             state_groups.insert().values(
                 id=group.id, room_id=room_id, prev_group=group.prev_group, chain_length=group.chain_length
             )
         )
         if group.delta:
-            await conn.execute(
+            conn.execute(
                 state_group_entries.insert(),
                 [
                     {"group_id": group.id, "type": t, "state_key": sk, "event_id": eid}
@@ -186,9 +192,9 @@ class EventStore:
                 ],
             )
 
-    async def _update_current_state(self, conn: AsyncConnection, event: Event, stream_ordering: int) -> None:
+    def _update_current_state(self, conn: Connection, event: Event, stream_ordering: int) -> None:
         etype, state_key = event.key
-        await conn.execute(
+        conn.execute(
             upsert(
                 self._db.dialect,
                 current_state,
@@ -198,7 +204,7 @@ class EventStore:
             )
         )
         if etype == "m.room.member" and event.membership is not None:
-            await conn.execute(
+            conn.execute(
                 upsert(
                     self._db.dialect,
                     room_memberships,
@@ -215,23 +221,32 @@ class EventStore:
                 )
             )
 
-    async def _update_extremities(self, conn: AsyncConnection, new: Sequence[Event]) -> None:
+    def _update_extremities(self, conn: Connection, new: Sequence[Event]) -> None:
         """The new events replace the extremities they point to; of a chain of new events,
-        only the last one becomes an extremity."""
+        only the last one becomes an extremity. The usual case, a chain on top of one
+        extremity, is one UPDATE."""
         by_room: dict[RoomID, list[Event]] = {}
         for event in new:
             by_room.setdefault(event.room_id, []).append(event)
         for room_id, room_events in by_room.items():
             pointed_to = {prev for event in room_events for prev in event.prev_event_ids}
-            if pointed_to:
-                await conn.execute(
+            heads = [e.event_id for e in room_events if e.event_id not in pointed_to]
+            older = pointed_to.difference(e.event_id for e in room_events)  # the new ones are not stored
+            if len(older) == 1 and len(heads) == 1:
+                (old,) = older
+                moved: CursorResult[Any] = conn.execute(
+                    _MOVE_EXTREMITY, {"room": room_id, "old": old, "new": heads[0]}
+                )
+                if moved.rowcount == 1:
+                    continue
+            elif older:
+                conn.execute(
                     delete(room_forward_extremities).where(
                         room_forward_extremities.c.room_id == room_id,
-                        room_forward_extremities.c.event_id.in_(sorted(pointed_to)),
+                        room_forward_extremities.c.event_id.in_(sorted(older)),
                     )
                 )
-            heads = [e.event_id for e in room_events if e.event_id not in pointed_to]
-            await conn.execute(
+            conn.execute(
                 room_forward_extremities.insert(), [{"room_id": room_id, "event_id": eid} for eid in heads]
             )
 
@@ -527,6 +542,22 @@ class EventStore:
             .limit(limit)
         )
         return [EventID(r.event_id) for r in rows]
+
+
+class RepeatedTxns(Exception):
+    """A batch refused because some of its client transaction IDs were used before."""
+
+    def __init__(self, found: Mapping[TxnKey, EventID]) -> None:
+        super().__init__(f"{len(found)} transaction IDs used before")
+        self.found = found
+
+
+_EXTREMITY = room_forward_extremities.c
+_MOVE_EXTREMITY = (
+    update(room_forward_extremities)
+    .where(_EXTREMITY.room_id == bindparam("room"), _EXTREMITY.event_id == bindparam("old"))
+    .values(event_id=bindparam("new"))
+)
 
 
 @dataclass(frozen=True)

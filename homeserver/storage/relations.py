@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, and_, case, delete, exists, func, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
 from homeserver.events.model import Event
@@ -30,7 +30,7 @@ THREADS = event_threads.c
 # Writing (inside the event's transaction)
 
 
-async def index_relation(conn: AsyncConnection, event: Event, stream_ordering: int) -> None:
+def index_relation(conn: Connection, event: Event, stream_ordering: int) -> None:
     """Record the event's relation to its parent, if it has a valid one; a thread reply also
     updates its thread's count and latest reply."""
     if event.rejected_reason is not None:
@@ -39,7 +39,7 @@ async def index_relation(conn: AsyncConnection, event: Event, stream_ordering: i
     if relation is None:
         return
     key = relation.key if relation.key is not None and len(relation.key) <= MAX_KEY_CHARS else None
-    await conn.execute(
+    conn.execute(
         event_relations.insert().values(
             event_id=event.event_id,
             relates_to_id=relation.parent_id,
@@ -54,32 +54,30 @@ async def index_relation(conn: AsyncConnection, event: Event, stream_ordering: i
     )
     if relation.rel_type == THREAD:
         position = TopologicalPosition(event.depth, stream_ordering)
-        await _add_to_thread(conn, event.room_id, relation.parent_id, event.event_id, position)
+        _add_to_thread(conn, event.room_id, relation.parent_id, event.event_id, position)
 
 
-async def unindex_relation(conn: AsyncConnection, event_id: EventID) -> None:
+def unindex_relation(conn: Connection, event_id: EventID) -> None:
     """Forget a redacted event's relation; a thread reply leaves its thread's count, and the
     thread its latest reply (or the index, once no reply is left)."""
     row = (
-        await conn.execute(
-            select(RELS.relates_to_id, RELS.rel_type, RELS.room_id).where(RELS.event_id == event_id)
-        )
+        conn.execute(select(RELS.relates_to_id, RELS.rel_type, RELS.room_id).where(RELS.event_id == event_id))
     ).first()
     if row is None:
         return
-    await conn.execute(delete(event_relations).where(RELS.event_id == event_id))
+    conn.execute(delete(event_relations).where(RELS.event_id == event_id))
     if row.rel_type == THREAD:
-        await _remove_from_thread(conn, RoomID(row.room_id), EventID(row.relates_to_id))
+        _remove_from_thread(conn, RoomID(row.room_id), EventID(row.relates_to_id))
 
 
-async def _add_to_thread(
-    conn: AsyncConnection, room_id: RoomID, root: EventID, reply: EventID, position: TopologicalPosition
+def _add_to_thread(
+    conn: Connection, room_id: RoomID, root: EventID, reply: EventID, position: TopologicalPosition
 ) -> None:
     newer = or_(
         THREADS.latest_depth < position.depth,
         and_(THREADS.latest_depth == position.depth, THREADS.latest_stream_ordering < position.stream),
     )
-    result = await conn.execute(
+    result = conn.execute(
         update(event_threads)
         .where(THREADS.thread_id == root, THREADS.room_id == room_id)
         .values(
@@ -90,7 +88,7 @@ async def _add_to_thread(
         )
     )
     if result.rowcount == 0:
-        await conn.execute(
+        conn.execute(
             event_threads.insert().values(
                 thread_id=root,
                 room_id=room_id,
@@ -102,17 +100,17 @@ async def _add_to_thread(
         )
 
 
-async def _remove_from_thread(conn: AsyncConnection, room_id: RoomID, root: EventID) -> None:
+def _remove_from_thread(conn: Connection, room_id: RoomID, root: EventID) -> None:
     where = (THREADS.thread_id == root, THREADS.room_id == room_id)
     latest = (
-        await conn.execute(
+        conn.execute(
             _thread_replies(room_id, root).order_by(RELS.depth.desc(), RELS.stream_ordering.desc()).limit(1)
         )
     ).first()
     if latest is None:
-        await conn.execute(delete(event_threads).where(*where))
+        conn.execute(delete(event_threads).where(*where))
         return
-    await conn.execute(
+    conn.execute(
         update(event_threads)
         .where(*where)
         .values(

@@ -35,7 +35,6 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.events.model import Event
 from homeserver.fulltext import Group, Phrase, SearchQuery, index_text
@@ -92,13 +91,20 @@ def event_entry(event: Event) -> tuple[str, str] | None:
     return search_entry(event.type, event.is_state, event.content)
 
 
-async def update_search_index(conn: AsyncConnection, dialect: str, item: EventToPersist) -> None:
-    """Index the new event (if it has searchable text) and drop the event it redacts."""
-    entry = event_entry(item.event)
-    if entry is not None:
-        await conn.execute(_for(dialect).insert(item.stream_ordering, *entry))
-    if item.prune is not None:
-        await conn.execute(_for(dialect).delete(item.prune[0]))
+def update_search_index(conn: Connection, dialect: str, items: Sequence[EventToPersist]) -> None:
+    """Index the new events that have searchable text (one statement for all of them) and
+    drop the events they redact."""
+    rows = [_row(item.stream_ordering, *entry) for item in items if (entry := event_entry(item.event))]
+    if rows:
+        conn.execute(_for(dialect).insert, rows)
+    for item in items:
+        if item.prune is not None:
+            conn.execute(_for(dialect).delete(item.prune[0]))
+
+
+def _row(stream_ordering: int, key: str, text: str) -> dict[str, Any]:
+    """The parameters of a dialect's `insert` for one event."""
+    return {"p_position": stream_ordering, "p_key": key, "p_text": text}
 
 
 def index_existing_events(conn: Connection, batch: int = 1000) -> None:
@@ -117,12 +123,15 @@ def index_existing_events(conn: Connection, batch: int = 1000) -> None:
             .order_by(events.c.stream_ordering)
             .limit(batch)
         ).all()
+        entries = []
         for row in rows:
             pdu = orjson.loads(row.json)
             content = pdu.get("content")
             entry = search_entry(row.type, "state_key" in pdu, content if isinstance(content, dict) else {})
             if entry is not None:
-                conn.execute(dialect.insert(row.stream_ordering, *entry))
+                entries.append(_row(row.stream_ordering, *entry))
+        if entries:
+            conn.execute(dialect.insert, entries)
         if len(rows) < batch:
             return
         after = rows[-1].stream_ordering
@@ -137,7 +146,7 @@ class _Dialect:
 
     table: TableClause
     position: ColumnElement[Any]  # the stream ordering of an index row
-    insert: Callable[[int, str, str], Insert]  # (stream_ordering, key, text)
+    insert: Insert  # executed with `_row` parameters, one set per event
     delete: Callable[[EventID], Delete]  # the row of this event
     matches: Callable[[SearchQuery], ColumnElement[bool]]  # the WHERE clause
     rank: Callable[[SearchQuery], ColumnElement[float]]  # relevance, higher is better
@@ -154,8 +163,9 @@ def _stream_of(event_id: EventID) -> Any:
     return select(events.c.stream_ordering).where(events.c.event_id == event_id).scalar_subquery()
 
 
-def _sqlite_insert(stream_ordering: int, key: str, text: str) -> Insert:
-    return insert(_FTS).values(rowid=stream_ordering, value=text, key=key)
+_SQLITE_INSERT = insert(_FTS).values(
+    rowid=bindparam("p_position"), value=bindparam("p_text"), key=bindparam("p_key")
+)
 
 
 def _sqlite_delete(event_id: EventID) -> Delete:
@@ -186,10 +196,11 @@ def _sqlite_rank(query: SearchQuery) -> ColumnElement[float]:
     return -func.bm25(literal_column(TABLE))  # bm25: lower is better
 
 
-def _pg_insert(stream_ordering: int, key: str, text: str) -> Insert:
-    return insert(_PG).values(
-        stream_ordering=stream_ordering, key=key, vector=func.to_tsvector(_PG_CONFIG, text)
-    )
+_PG_INSERT = insert(_PG).values(
+    stream_ordering=bindparam("p_position"),
+    key=bindparam("p_key"),
+    vector=func.to_tsvector(_PG_CONFIG, bindparam("p_text")),
+)
 
 
 def _pg_delete(event_id: EventID) -> Delete:
@@ -221,8 +232,8 @@ def _pg_rank(query: SearchQuery) -> ColumnElement[float]:
 
 
 _DIALECTS = {
-    "sqlite": _Dialect(_FTS, _FTS.c.rowid, _sqlite_insert, _sqlite_delete, _sqlite_matches, _sqlite_rank),
-    "postgresql": _Dialect(_PG, _PG.c.stream_ordering, _pg_insert, _pg_delete, _pg_matches, _pg_rank),
+    "sqlite": _Dialect(_FTS, _FTS.c.rowid, _SQLITE_INSERT, _sqlite_delete, _sqlite_matches, _sqlite_rank),
+    "postgresql": _Dialect(_PG, _PG.c.stream_ordering, _PG_INSERT, _pg_delete, _pg_matches, _pg_rank),
 }
 
 
