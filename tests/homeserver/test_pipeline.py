@@ -33,12 +33,12 @@ def fail_on_call(
     original: Callable[..., Any] = getattr(store, name)
     seen: list[Event | None] = []
 
-    async def failing(conn: Any, *args: Any) -> Any:
+    def failing(conn: Any, *args: Any) -> Any:  # the steps are synchronous, inside the transaction
         events = [e for a in args for e in (a if isinstance(a, list) else [a]) if isinstance(e, Event)]
         seen.append(events[-1] if events else None)
         if len(seen) == call:
             raise Boom(f"{name} failed")
-        return await original(conn, *args)
+        return original(conn, *args)
 
     monkeypatch.setattr(store, name, failing)
     return seen
