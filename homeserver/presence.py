@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from homeserver.clock import now_ms
@@ -93,7 +94,9 @@ class Presence:
         old = await self._last_row(user_id)
         status_msg = old.status_msg if old else None
         if set_presence == ONLINE:
-            if old is not None and old.state == ONLINE and now - old.last_active_ts < REFRESH_AFTER_MS:
+            if old is not None and old.state == ONLINE:
+                if now - old.last_active_ts >= REFRESH_AFTER_MS:
+                    await self._touch(old, now)
                 return
             await self._write(user_id, ONLINE, status_msg, now, now)
         elif old is None or _effective_state(old, now) != UNAVAILABLE:
@@ -121,6 +124,14 @@ class Presence:
         self._last.move_to_end(user_id)
         if len(self._last) > MAX_REMEMBERED_USERS:
             self._last.popitem(last=False)
+
+    async def _touch(self, old: PresenceRow, now: int) -> None:
+        """Still online: keep the activity time fresh without a stream position or wake-ups.
+        (Each one woke everybody in the user's rooms: with N users in a room, N writes a
+        minute woke N listeners each.) Watchers read last_active_ago from the time anyway."""
+        row = replace(old, last_active_ts=now, currently_active=True)
+        await self._store.touch(row.user_id, now)
+        self._remember(row.user_id, row)
 
     async def _write(
         self, user_id: UserID, state: str, status_msg: str | None, last_active: int, now: int

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, literal, or_, select
+from sqlalchemy import Row, func, literal, or_, select, update
 
 from homeserver.ids import UserID
 from homeserver.storage.database import Database
@@ -50,6 +50,14 @@ class PresenceStore:
                 key=("user_id",),
                 update=("state", "status_msg", "last_active_ts", "currently_active", "stream_id"),
             )
+        )
+
+    async def touch(self, user_id: str, last_active_ts: int) -> None:
+        """Move the activity time only (no new stream position)."""
+        await self._db.execute(
+            update(presence)
+            .where(presence.c.user_id == user_id)
+            .values(last_active_ts=last_active_ts, currently_active=True)
         )
 
     async def gone_idle(self, active_before: int, limit: int) -> list[PresenceRow]:

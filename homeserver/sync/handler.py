@@ -186,7 +186,7 @@ class SyncHandler:
             "next_batch": replace(now, to_device=to_device_position).encode(),
             "rooms": rooms,
             "account_data": {"events": _account_events(global_data, req.filter.account_data)},
-            "presence": {"events": await self._presence(req, since, now)},
+            "presence": {"events": await self._presence(req, since, now, [m.room_id for m in joined])},
             "to_device": {"events": to_device},
             "device_lists": {"changed": changed, "left": left},
             "device_one_time_keys_count": {},
@@ -225,10 +225,16 @@ class SyncHandler:
         return out
 
     async def _presence(
-        self, req: SyncRequest, since: SyncToken | None, now: SyncToken
+        self, req: SyncRequest, since: SyncToken | None, now: SyncToken, joined: Sequence[RoomID]
     ) -> list[dict[str, Any]]:
         if req.filter.presence.limit == 0 or (since is not None and since.presence == now.presence):
             return []
+        if since is not None:
+            # A presence change is recorded under its user and the rooms they are in.
+            changed = self._notifier.changed_since
+            keys = (req.user_id, *joined)
+            if not any(changed(Stream.PRESENCE, key, since.presence) for key in keys):
+                return []
         events = await self._sources.presence.for_sync(
             req.user_id, since.presence if since else 0, now.presence
         )

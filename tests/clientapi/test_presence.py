@@ -150,7 +150,7 @@ async def test_online_user_goes_idle_with_time(hs: HomeserverUnderTest) -> None:
     assert (await _status(alice, alice))["presence"] == "online"
 
 
-async def test_user_active_writes_only_on_change_or_after_a_minute(hs: HomeserverUnderTest) -> None:
+async def test_user_active_writes_only_on_change_and_refreshes_quietly(hs: HomeserverUnderTest) -> None:
     clock = _clock(hs)
     presence = hs.app[PRESENCE]
     alice = await hs.register("alice")
@@ -161,9 +161,9 @@ async def test_user_active_writes_only_on_change_or_after_a_minute(hs: Homeserve
         clock.advance(REFRESH_AFTER_MS // 4)
         await presence.user_active(uid(alice), "online")
     assert presence.position == first
-    clock.advance(REFRESH_AFTER_MS // 4)  # a minute since the last write: refresh
-    await presence.user_active(uid(alice), "online")
-    assert presence.position > first
+    clock.advance(REFRESH_AFTER_MS // 4)  # a minute since the last write: refresh the time,
+    await presence.user_active(uid(alice), "online")  # but wake nobody (no stream position)
+    assert presence.position == first
     assert (await _status(alice, alice))["last_active_ago"] == 0
     # "offline" leaves presence alone; "unavailable" marks the user idle, once.
     second = presence.position
@@ -253,3 +253,17 @@ async def test_idle_sweep_tells_watchers_and_leaves_active_users_alone(hs: Homes
     states = {e["sender"]: e["content"]["presence"] for e in body["presence"]["events"]}
     assert states == {alice.user_id: "unavailable"}
     assert await hs.app[PRESENCE].mark_idle() == 0  # written once, not every round
+
+
+async def test_a_refresh_of_online_users_wakes_no_listener(hs: HomeserverUnderTest) -> None:
+    """With N users in a room, a wake-up per activity refresh would cost N x N syncs a minute."""
+    clock = _clock(hs)
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    await shared_room(alice, bob)
+    await alice.get("/sync")
+    since = (await bob.get("/sync"))["next_batch"]
+    clock.advance(REFRESH_AFTER_MS)
+    poll = bob.get("/sync", params={"since": since, "timeout": "300"})
+    await alice.get("/sync")  # refreshes alice's activity time
+    assert (await poll)["presence"]["events"] == []
+    assert (await _status(bob, alice))["last_active_ago"] == 0
