@@ -23,6 +23,7 @@ from homeserver.sync.request import SyncRequest
 from homeserver.sync.rooms import RoomSections, empty_section
 from homeserver.sync.sources import SyncSources
 from homeserver.sync.tokens import SyncToken
+from homeserver.sync.user_cache import PerUserCache
 
 __all__ = ["SyncHandler", "SyncRequest"]
 
@@ -45,12 +46,9 @@ class SyncHandler:
         self._account_data = account_data
         self._notifier = notifier
         self._sections = sections
-        self._ignored = ignored
         self._sources = sources
-        # Per user: (memberships, room position they were read at); valid while the
-        # notifier saw no membership change of that user since.
-        self._memberships: dict[UserID, tuple[list[Membership], int]] = {}
-        self._ignored_cache: dict[UserID, tuple[frozenset[UserID], int]] = {}
+        self._memberships = PerUserCache(notifier, Stream.ROOMS, store.memberships)
+        self._ignored_users = PerUserCache(notifier, Stream.ACCOUNT_DATA, ignored.ignored_users)
         # Per device: the last to-device position delivered and not yet acknowledged.
         self._to_device_unacked: dict[tuple[UserID, str], int] = {}
 
@@ -66,7 +64,7 @@ class SyncHandler:
         while True:
             # The rooms to wait on are read before the positions: a change after this point
             # is either in `now` or wakes the waiter.
-            memberships = await self._user_memberships(req.user_id)
+            memberships = await self._memberships.get(req.user_id)
             now = self.current_token()
             if since is None or req.full_state:
                 return await self._build(req, None, now, memberships)
@@ -79,24 +77,6 @@ class SyncHandler:
             rooms = [m.room_id for m in memberships if m.membership == "join"]
             if remaining <= 0 or not await self._notifier.wait_for(req.user_id, rooms, remaining):
                 return _empty(since)
-
-    async def _user_memberships(self, user_id: UserID) -> list[Membership]:
-        cached = self._memberships.get(user_id)
-        if cached is not None and not self._notifier.changed_since(Stream.ROOMS, user_id, cached[1]):
-            return cached[0]
-        position = self._notifier.positions[Stream.ROOMS]
-        memberships = await self._store.memberships(user_id)
-        self._memberships[user_id] = (memberships, position)
-        return memberships
-
-    async def _ignored_users(self, user_id: UserID) -> frozenset[UserID]:
-        cached = self._ignored_cache.get(user_id)
-        if cached is not None and not self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, cached[1]):
-            return cached[0]
-        position = self._notifier.positions[Stream.ACCOUNT_DATA]
-        ignored = await self._ignored.ignored_users(user_id)
-        self._ignored_cache[user_id] = (ignored, position)
-        return ignored
 
     async def _build(
         self, req: SyncRequest, since: SyncToken | None, now: SyncToken, memberships: list[Membership]
@@ -126,7 +106,7 @@ class SyncHandler:
             ephemeral = await self._ephemeral(req, ongoing, since, now)
             if newly_joined:
                 ephemeral.update(await self._ephemeral(req, list(newly_joined), None, now))
-        ignored = await self._ignored_users(req.user_id)
+        ignored = await self._ignored_users.get(req.user_id)
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
         initial = await self._sections.initial(req, joined, now.rooms, ignored) if since is None else {}
         for m in joined:
