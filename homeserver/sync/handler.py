@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from homeserver.account_data import AccountData
@@ -30,6 +30,19 @@ __all__ = ["SyncHandler", "SyncRequest"]
 MAX_TIMEOUT_MS = 5 * 60 * 1000
 TO_DEVICE_LIMIT = 100
 PUSH_RULES = "m.push_rules"
+
+
+@dataclass(frozen=True)
+class _RoomView:
+    """What the room sections of one response share."""
+
+    req: SyncRequest
+    since: SyncToken | None
+    now: SyncToken
+    ignored: frozenset[UserID]
+    account_data: dict[RoomID, list[AccountDataChange]]
+    ephemeral: dict[RoomID, list[dict[str, Any]]]
+    newly_joined: set[RoomID]
 
 
 class SyncHandler:
@@ -107,54 +120,10 @@ class SyncHandler:
             if newly_joined:
                 ephemeral.update(await self._ephemeral(req, list(newly_joined), None, now))
         ignored = await self._ignored_users.get(req.user_id)
+        view = _RoomView(req, since, now, ignored, room_account_data, ephemeral, newly_joined)
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
-        initial = await self._sections.initial(req, joined, now.rooms, ignored) if since is None else {}
-        for m in joined:
-            moved = since is not None and m.stream_ordering > since.rooms
-            newly = m.room_id in newly_joined
-            has_events = newly or self._notifier.changed_since(
-                Stream.ROOMS, m.room_id, since.rooms if since else 0
-            )
-            if not has_events and m.room_id not in room_account_data and m.room_id not in ephemeral:
-                continue
-            if m.room_id in initial:
-                section = initial[m.room_id]
-            elif has_events:
-                section = await self._sections.section(
-                    req,
-                    m,
-                    None if newly or since is None else since.rooms,
-                    now.rooms,
-                    ignored,
-                    stayed_joined=not moved,
-                )
-            else:
-                section = empty_section()
-            section["ephemeral"] = {
-                "events": [
-                    e for e in ephemeral.get(m.room_id, []) if room_filter.ephemeral.allows_type(e["type"])
-                ]
-            }
-            section["account_data"] = {
-                "events": _account_events(room_account_data.get(m.room_id, []), room_filter.account_data)
-            }
-            if not newly and not _room_has_content(section):
-                continue
-            rooms["join"][m.room_id] = section
-        for m in memberships:
-            if m.membership == "join" or (since is not None and m.stream_ordering <= since.rooms):
-                continue
-            if m.membership in ("invite", "knock"):
-                key = "invite_state" if m.membership == "invite" else "knock_state"
-                rooms[m.membership][m.room_id] = {key: {"events": await self._sections.stripped_state(m)}}
-            elif since is not None or room_filter.include_leave:
-                section = await self._sections.section(
-                    req, m, since.rooms if since else None, m.stream_ordering, ignored
-                )
-                section["account_data"] = {
-                    "events": _account_events(room_account_data.get(m.room_id, []), room_filter.account_data)
-                }
-                rooms["leave"][m.room_id] = section
+        await self._joined_sections(view, joined, rooms["join"])
+        await self._other_sections(view, memberships, rooms)
         global_data = [c for c in account_changes if c.room_id is None]
         if since is None and not any(c.type == PUSH_RULES for c in global_data):
             # Never changed, so never stored: clients still read their rules here.
@@ -172,6 +141,61 @@ class SyncHandler:
             "device_one_time_keys_count": {},
             "device_unused_fallback_key_types": [],
         }
+
+    async def _joined_sections(
+        self, view: _RoomView, joined: Sequence[Membership], out: dict[str, Any]
+    ) -> None:
+        """The joined rooms with something new for the user (all of them when initial)."""
+        req, since, now = view.req, view.since, view.now
+        room_filter = req.filter.room
+        initial = await self._sections.initial(req, joined, now.rooms, view.ignored) if since is None else {}
+        for m in joined:
+            moved = since is not None and m.stream_ordering > since.rooms
+            newly = m.room_id in view.newly_joined
+            has_events = newly or (
+                since is not None and self._notifier.changed_since(Stream.ROOMS, m.room_id, since.rooms)
+            )
+            if not has_events and m.room_id not in view.account_data and m.room_id not in view.ephemeral:
+                continue
+            if m.room_id in initial:
+                section = initial[m.room_id]
+            elif has_events:
+                start = None if newly or since is None else since.rooms
+                section = await self._sections.section(
+                    req, m, start, now.rooms, view.ignored, stayed_joined=not moved
+                )
+            else:
+                section = empty_section()
+            allowed = room_filter.ephemeral.allows_type
+            section["ephemeral"] = {
+                "events": [e for e in view.ephemeral.get(m.room_id, []) if allowed(e["type"])]
+            }
+            section["account_data"] = {
+                "events": _account_events(view.account_data.get(m.room_id, []), room_filter.account_data)
+            }
+            if newly or _room_has_content(section):
+                out[m.room_id] = section
+
+    async def _other_sections(
+        self, view: _RoomView, memberships: Sequence[Membership], rooms: dict[str, dict[str, Any]]
+    ) -> None:
+        """Invites and knocks (stripped state) and rooms left, changed since the token."""
+        req, since = view.req, view.since
+        room_filter = req.filter.room
+        for m in memberships:
+            if m.membership == "join" or (since is not None and m.stream_ordering <= since.rooms):
+                continue
+            if m.membership in ("invite", "knock"):
+                key = "invite_state" if m.membership == "invite" else "knock_state"
+                rooms[m.membership][m.room_id] = {key: {"events": await self._sections.stripped_state(m)}}
+            elif since is not None or room_filter.include_leave:
+                section = await self._sections.section(
+                    req, m, since.rooms if since else None, m.stream_ordering, view.ignored
+                )
+                section["account_data"] = {
+                    "events": _account_events(view.account_data.get(m.room_id, []), room_filter.account_data)
+                }
+                rooms["leave"][m.room_id] = section
 
     async def _account_changes(
         self, user_id: UserID, since: SyncToken | None, now: SyncToken
