@@ -43,6 +43,10 @@ class PushRules:
         """The `m.push_rules` account data content, also for users who never changed a rule."""
         return {"global": await self.ruleset(user_id)}
 
+    def default_content(self, user_id: UserID) -> dict[str, Any]:
+        """The content for a user who has stored no rules (no read needed)."""
+        return {"global": user_rules_from_ruleset(None).render(user_id)}
+
     async def evaluator(self, user_id: UserID) -> PushEvaluator:
         return PushEvaluator(await self.ruleset(user_id))
 

@@ -126,8 +126,9 @@ class SyncHandler:
         await self._other_sections(view, memberships, rooms)
         global_data = [c for c in account_changes if c.room_id is None]
         if since is None and not any(c.type == PUSH_RULES for c in global_data):
-            # Never changed, so never stored: clients still read their rules here.
-            rules = await self._sources.push_rules.content(req.user_id)
+            # Never changed, so never stored (all stored data is in an initial sync's changes):
+            # clients still read their rules here.
+            rules = self._sources.push_rules.default_content(req.user_id)
             global_data.append(AccountDataChange(None, PUSH_RULES, rules, 0))
         to_device, to_device_position = await self._to_device(req, since, now)
         changed, left = await self._device_lists(req, since, now, memberships)

@@ -48,7 +48,7 @@ class DeviceListSource(Protocol):
 
 
 class PushRuleSource(Protocol):
-    async def content(self, user_id: UserID) -> dict[str, Any]: ...
+    def default_content(self, user_id: UserID) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
