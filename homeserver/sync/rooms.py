@@ -304,8 +304,12 @@ class RoomSections:
         return (await self._summaries([room_id], user_id))[room_id]
 
     async def stripped_state(self, m: Membership) -> list[dict[str, Any]]:
-        """The stripped state an invitee or knocker sees (spec: "Stripped state")."""
-        keys = [*STRIPPED_STATE, ("m.room.member", m.user_id)]
+        """The stripped state an invitee or knocker sees (spec: "Stripped state"), with the
+        inviter's own member event, as Synapse sends it: clients name a DM invite after them."""
+        keys: list[StateKey] = [*STRIPPED_STATE, ("m.room.member", m.user_id)]
+        own = await self._events.get_event(m.event_id)
+        if own is not None and own.sender != m.user_id:
+            keys.append(("m.room.member", own.sender))
         ids = await self._events.current_state_ids(m.room_id, keys)
         found = await self._events.get_events(list(ids.values()))
         return [

@@ -122,3 +122,14 @@ async def test_initial_sync_carries_the_push_rules_even_if_never_changed(hs: Hom
     assert ".m.rule.master" in override_ids
     later = await alice.get("/sync", params={"since": body["next_batch"]})
     assert later["account_data"]["events"] == []  # only again once changed
+
+
+async def test_invite_state_names_the_inviter_for_dm_clients(hs: HomeserverUnderTest) -> None:
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    await alice.put(f"/profile/{alice.user_id}/displayname", {"displayname": "Alice A."})
+    room = (await alice.post("/createRoom", {"is_direct": True, "invite": [bob.user_id]}))["room_id"]
+    state = (await bob.get("/sync"))["rooms"]["invite"][room]["invite_state"]["events"]
+    members = {e["state_key"]: e for e in state if e["type"] == "m.room.member"}
+    assert members[bob.user_id]["content"]["membership"] == "invite"
+    assert members[alice.user_id]["content"] == {"membership": "join", "displayname": "Alice A."}
+    assert all(set(e) == {"type", "state_key", "content", "sender"} for e in state)
