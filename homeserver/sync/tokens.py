@@ -30,7 +30,16 @@ class SyncToken:
 
     @classmethod
     def of(cls, positions: dict[Stream, int]) -> SyncToken:
-        return cls(**{s.value: p for s, p in positions.items()})
+        p = positions
+        return cls(
+            p[Stream.ROOMS],
+            p[Stream.ACCOUNT_DATA],
+            p[Stream.RECEIPTS],
+            p[Stream.TYPING],
+            p[Stream.PRESENCE],
+            p[Stream.TO_DEVICE],
+            p[Stream.DEVICE_LISTS],
+        )
 
     @classmethod
     def parse(cls, token: str) -> SyncToken:
