@@ -11,6 +11,7 @@ from clientapi.routes import (
     context,
     devices,
     directory,
+    keys,
     login,
     membership,
     presence,
@@ -51,6 +52,7 @@ ROUTE_TABLES = (
     presence.routes,
     to_device.routes,
     push_rules.routes,
+    keys.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

@@ -21,6 +21,7 @@ from homeserver.config import Config
 from homeserver.crypto.keys import load_server_keys
 from homeserver.device_lists import DeviceLists
 from homeserver.directory import Directory
+from homeserver.e2e_keys import E2eKeys
 from homeserver.notifier import Notifier, Stream
 from homeserver.presence import Presence
 from homeserver.profiles import Profiles
@@ -44,6 +45,7 @@ from homeserver.storage.database import Database, create_database
 from homeserver.storage.device_lists import DeviceListStore
 from homeserver.storage.devices import DeviceStore
 from homeserver.storage.directory import DirectoryStore
+from homeserver.storage.e2e_keys import E2eKeyStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.migrate import migrate
 from homeserver.storage.presence import PresenceStore
@@ -103,6 +105,7 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     await wire_receipts_typing(app, db)
     await wire_presence_devices(app, db)
     wire_push(app, db)
+    wire_e2e(app, db)
     wire_sync(app, db)
 
 
@@ -135,6 +138,11 @@ async def wire_presence_devices(app: web.Application, db: Database) -> None:
     app[K.ACCOUNTS].on_devices_changed(device_lists.changed)
 
 
+def wire_e2e(app: web.Application, db: Database) -> None:
+    """End-to-end encryption keys: device, one-time and fallback keys."""
+    app[K.E2E_KEYS] = E2eKeys(E2eKeyStore(db), app[K.DEVICE_LISTS], app[K.ACCOUNTS].server_name)
+
+
 def wire_push(app: web.Application, db: Database) -> None:
     """Push rules, kept as each user's m.push_rules account data."""
     app[K.PUSH_RULES] = PushRules(AccountDataStore(db), app[K.ACCOUNT_DATA])
@@ -154,6 +162,7 @@ def wire_sync(app: web.Application, db: Database) -> None:
         to_device=app[K.TO_DEVICE],
         device_lists=app[K.DEVICE_LISTS],
         push_rules=app[K.PUSH_RULES],
+        key_counts=app[K.E2E_KEYS],
     )
     app[K.SYNC] = SyncHandler(
         store, AccountDataStore(db), app[K.NOTIFIER], sections, app[K.ACCOUNT_DATA], sources

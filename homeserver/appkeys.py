@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from homeserver.crypto.keys import ServerKeys
     from homeserver.device_lists import DeviceLists
     from homeserver.directory import Directory
+    from homeserver.e2e_keys import E2eKeys
     from homeserver.notifier import Notifier
     from homeserver.presence import Presence
     from homeserver.profiles import Profiles
@@ -83,3 +84,4 @@ PRESENCE: web.AppKey[Presence] = web.AppKey("presence")
 TO_DEVICE: web.AppKey[ToDevice] = web.AppKey("to_device")
 DEVICE_LISTS: web.AppKey[DeviceLists] = web.AppKey("device_lists")
 PUSH_RULES: web.AppKey[PushRules] = web.AppKey("push_rules")
+E2E_KEYS: web.AppKey[E2eKeys] = web.AppKey("e2e_keys")

@@ -9,6 +9,7 @@ keys, /keys/changes."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -28,11 +29,18 @@ MAX_ID = 255  # bytes of an algorithm name or a key ID
 ALWAYS_COUNTED = "signed_curve25519"
 
 
+MAX_CACHED_COUNTS = 50_000
+
+
 class E2eKeys:
     def __init__(self, store: E2eKeyStore, device_lists: DeviceLists, server_name: str) -> None:
         self._store = store
         self._device_lists = device_lists
         self._server_name = server_name
+        # /sync reports these on every response; uploads and claims in this process are the
+        # only writers (one writer process, as for the stream positions), so they invalidate.
+        self._counts: OrderedDict[tuple[UserID, DeviceID], tuple[dict[str, int], list[str]]] = OrderedDict()
+        self._changes = 0  # a read that overlapped a change must not be cached
 
     async def upload(self, user_id: UserID, device_id: DeviceID, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/upload: check the whole body, store it at once, answer the counts."""
@@ -43,7 +51,10 @@ class E2eKeys:
         )
         if len({k.algorithm for k in upload.fallback_keys}) < len(upload.fallback_keys):
             raise InvalidParam("At most one fallback key per algorithm")
-        if await self._store.upload(user_id, device_id, upload):
+        self._forget_counts([(user_id, device_id)])
+        stored_device_keys = await self._store.upload(user_id, device_id, upload)
+        self._forget_counts([(user_id, device_id)])  # also drops reads that overlapped the write
+        if stored_device_keys:
             await self._device_lists.changed(user_id)
         counts, _ = await self.counts(user_id, device_id)
         return {"one_time_key_counts": counts}
@@ -51,8 +62,23 @@ class E2eKeys:
     async def counts(self, user_id: UserID, device_id: DeviceID) -> tuple[dict[str, int], list[str]]:
         """For /sync: the device's one-time key count per algorithm (signed_curve25519
         always present) and the algorithms of its unused fallback keys, sorted."""
-        counts = {ALWAYS_COUNTED: 0, **await self._store.one_time_key_counts(user_id, device_id)}
-        return counts, await self._store.unused_fallback_algorithms(user_id, device_id)
+        key = (user_id, device_id)
+        hit = self._counts.get(key)
+        if hit is None:
+            changes = self._changes
+            counts = {ALWAYS_COUNTED: 0, **await self._store.one_time_key_counts(user_id, device_id)}
+            hit = (counts, await self._store.unused_fallback_algorithms(user_id, device_id))
+            if changes != self._changes:
+                return dict(hit[0]), list(hit[1])
+            self._counts[key] = hit
+            if len(self._counts) > MAX_CACHED_COUNTS:
+                self._counts.popitem(last=False)
+        return dict(hit[0]), list(hit[1])
+
+    def _forget_counts(self, devices: list[tuple[UserID, DeviceID]]) -> None:
+        self._changes += 1
+        for device in devices:
+            self._counts.pop(device, None)
 
     async def query(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/query: the device keys of the devices asked for (every device of a user
@@ -81,7 +107,10 @@ class E2eKeys:
             c for c in _claims(body.get("one_time_keys")) if user_id_server(c.user_id) == self._server_name
         ]
         answer: dict[str, dict[str, dict[str, Any]]] = {}
-        for claimed in await self._store.claim(claims):
+        self._forget_counts([(c.user_id, c.device_id) for c in claims])
+        claimed_keys = await self._store.claim(claims)
+        self._forget_counts([(c.user_id, c.device_id) for c in claims])
+        for claimed in claimed_keys:
             key = claimed.key
             answer.setdefault(claimed.user_id, {})[claimed.device_id] = {
                 f"{key.algorithm}:{key.key_id}": orjson.loads(key.key_json)

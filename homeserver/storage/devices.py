@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from homeserver.ids import DeviceID, UserID
 from homeserver.storage.database import Database
 from homeserver.storage.dialect import upsert
+from homeserver.storage.e2e_keys import delete_keys_in
 from homeserver.storage.tables import access_tokens, devices, refresh_tokens
 from homeserver.storage.to_device import delete_inboxes_in
 
@@ -94,8 +95,8 @@ async def _delete_tokens(conn: AsyncConnection, user_id: str, device_ids: Collec
 async def delete_devices_in(
     conn: AsyncConnection, user_id: str, device_ids: Collection[str] | None
 ) -> list[DeviceID]:
-    """Delete devices (all of the user's when `device_ids` is None), their tokens and their
-    send-to-device inboxes."""
+    """Delete devices (all of the user's when `device_ids` is None), their tokens, their
+    send-to-device inboxes and their end-to-end encryption keys."""
     cond = devices.c.user_id == user_id
     if device_ids is not None:
         cond = and_(cond, devices.c.device_id.in_(list(device_ids)))
@@ -103,6 +104,7 @@ async def delete_devices_in(
     await conn.execute(delete(devices).where(cond))
     await _delete_tokens(conn, user_id, device_ids)
     await delete_inboxes_in(conn, user_id, device_ids)
+    await delete_keys_in(conn, user_id, device_ids)
     return [DeviceID(r.device_id) for r in rows]
 
 

@@ -336,3 +336,39 @@ device_list_changes = Table(
     Column("user_id", ID, nullable=False),
     Index("device_list_changes_user", "user_id", "stream_id"),
 )
+
+# End-to-end encryption keys (spec: "End-to-End Encryption"), deleted with their device.
+# key_json: the object as the client uploaded it (device keys: user_id, device_id,
+# algorithms, keys, signatures), encoded once.
+e2e_device_keys = Table(
+    "e2e_device_keys",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("key_json", Text, nullable=False),
+)
+
+# One-time keys waiting to be claimed; a claim deletes the row. key_json: the key (a string
+# or a signed object) as uploaded under "algorithm:key_id".
+e2e_one_time_keys = Table(
+    "e2e_one_time_keys",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("algorithm", String(255), primary_key=True),
+    Column("key_id", String(255), primary_key=True),
+    Column("key_json", Text, nullable=False),
+)
+
+# The fallback key of each device per algorithm, handed out when no one-time key is left;
+# `used` once claimed (sync reports only unused ones), until the device uploads a new one.
+e2e_fallback_keys = Table(
+    "e2e_fallback_keys",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("device_id", ID, primary_key=True),
+    Column("algorithm", String(255), primary_key=True),
+    Column("key_id", String(255), nullable=False),
+    Column("key_json", Text, nullable=False),
+    Column("used", Boolean, nullable=False, default=False),
+)

@@ -14,7 +14,7 @@ from typing import Any
 
 from homeserver.account_data import AccountData
 from homeserver.filters import RoomEventFilter
-from homeserver.ids import RoomID, UserID
+from homeserver.ids import DeviceID, RoomID, UserID
 from homeserver.notifier import Notifier, Stream
 from homeserver.storage.account_data import AccountDataChange, AccountDataStore
 from homeserver.storage.rooms import Membership
@@ -89,7 +89,8 @@ class SyncHandler:
             remaining = deadline - time.monotonic()
             rooms = [m.room_id for m in memberships if m.membership == "join"]
             if remaining <= 0 or not await self._notifier.wait_for(req.user_id, rooms, remaining):
-                return _empty(since)
+                counts = await self._sources.key_counts.counts(req.user_id, DeviceID(req.device_id))
+                return _empty(since, *counts)
 
     async def _build(
         self, req: SyncRequest, since: SyncToken | None, now: SyncToken, memberships: list[Membership]
@@ -131,6 +132,9 @@ class SyncHandler:
             rules = self._sources.push_rules.default_content(req.user_id)
             global_data.append(AccountDataChange(None, PUSH_RULES, rules, 0))
         to_device, to_device_position = await self._to_device(req, since, now)
+        key_counts, fallback_types = await self._sources.key_counts.counts(
+            req.user_id, DeviceID(req.device_id)
+        )
         changed, left = await self._device_lists(req, since, now, memberships)
         return {
             "next_batch": replace(now, to_device=to_device_position).encode(),
@@ -139,8 +143,8 @@ class SyncHandler:
             "presence": {"events": await self._presence(req, since, now, [m.room_id for m in joined])},
             "to_device": {"events": to_device},
             "device_lists": {"changed": changed, "left": left},
-            "device_one_time_keys_count": {},
-            "device_unused_fallback_key_types": [],
+            "device_one_time_keys_count": key_counts,
+            "device_unused_fallback_key_types": fallback_types,
         }
 
     async def _joined_sections(
@@ -315,7 +319,8 @@ def _has_content(response: dict[str, Any]) -> bool:
     )
 
 
-def _empty(token: SyncToken) -> dict[str, Any]:
+def _empty(token: SyncToken, key_counts: dict[str, int], fallback_types: list[str]) -> dict[str, Any]:
+    """Nothing new: the token moves on; the device's key counts come with every response."""
     return {
         "next_batch": token.encode(),
         "rooms": {"join": {}, "invite": {}, "leave": {}, "knock": {}},
@@ -323,6 +328,6 @@ def _empty(token: SyncToken) -> dict[str, Any]:
         "presence": {"events": []},
         "to_device": {"events": []},
         "device_lists": {"changed": [], "left": []},
-        "device_one_time_keys_count": {},
-        "device_unused_fallback_key_types": [],
+        "device_one_time_keys_count": key_counts,
+        "device_unused_fallback_key_types": fallback_types,
     }

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from homeserver.ids import RoomID, UserID
+from homeserver.ids import DeviceID, RoomID, UserID
 
 
 class TypingSource(Protocol):
@@ -51,6 +51,10 @@ class PushRuleSource(Protocol):
     def default_content(self, user_id: UserID) -> dict[str, Any]: ...
 
 
+class KeyCountSource(Protocol):
+    async def counts(self, user_id: UserID, device_id: DeviceID) -> tuple[dict[str, int], list[str]]: ...
+
+
 @dataclass(frozen=True)
 class SyncSources:
     typing: TypingSource
@@ -59,3 +63,4 @@ class SyncSources:
     to_device: ToDeviceSource
     device_lists: DeviceListSource
     push_rules: PushRuleSource
+    key_counts: KeyCountSource

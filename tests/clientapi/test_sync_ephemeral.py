@@ -133,3 +133,20 @@ async def test_invite_state_names_the_inviter_for_dm_clients(hs: HomeserverUnder
     assert members[bob.user_id]["content"]["membership"] == "invite"
     assert members[alice.user_id]["content"] == {"membership": "join", "displayname": "Alice A."}
     assert all(set(e) == {"type", "state_key", "content", "sender"} for e in state)
+
+
+async def test_one_time_key_counts_follow_uploads_and_claims(hs: HomeserverUnderTest) -> None:
+    alice, bob, _ = await _room(hs)
+    first = await alice.get("/sync")
+    assert first["device_one_time_keys_count"] == {"signed_curve25519": 0}
+    assert first["device_unused_fallback_key_types"] == []
+    keys = {f"signed_curve25519:K{i}": {"key": f"key{i}", "signatures": {}} for i in range(3)}
+    fallback = {"signed_curve25519:FB": {"key": "fb", "fallback": True, "signatures": {}}}
+    await alice.post("/keys/upload", {"one_time_keys": keys, "fallback_keys": fallback})
+    body = await alice.get("/sync", params={"since": first["next_batch"]})
+    assert body["device_one_time_keys_count"] == {"signed_curve25519": 3}
+    assert body["device_unused_fallback_key_types"] == ["signed_curve25519"]
+    claim = {"one_time_keys": {alice.user_id: {alice.device_id: "signed_curve25519"}}}
+    await bob.post("/keys/claim", claim)
+    after_claim = await alice.get("/sync", params={"since": body["next_batch"]})
+    assert after_claim["device_one_time_keys_count"] == {"signed_curve25519": 2}
