@@ -36,7 +36,7 @@ from clientapi.ws_requests import (
     parse_request,
     perform,
 )
-from homeserver.appkeys import CONFIG, SYNC
+from homeserver.appkeys import CONFIG, NOTIFIER, SYNC
 from homeserver.auth.tokens import Requester
 from homeserver.errors import Forbidden, InternalError, MatrixError
 from homeserver.filters import SyncFilter
@@ -277,8 +277,9 @@ class Connection:
     async def _push(self, query: SyncQuery, sync_filter: SyncFilter) -> None:
         """Sync frames, each computed from the token of the frame written before it."""
         since, full_state = query.since, query.full_state
+        notifier = self._request.app[NOTIFIER]
         try:
-            while True:
+            while not notifier.closed:  # at shutdown every wait ends at once: stop pulling
                 since = await self._push_one(query, sync_filter, since, full_state)
                 full_state = False
         except _SocketGone:

@@ -242,7 +242,12 @@ def make_app(config: Config) -> web.Application:
     setup_federation(app)
     if config.serve_web_client:
         setup_webclient(app)
+    app.on_shutdown.append(_end_waits)  # after the WebSockets are closed
     return app
+
+
+async def _end_waits(app: web.Application) -> None:
+    app[K.NOTIFIER].close()
 
 
 async def health(request: web.Request) -> web.Response:

@@ -79,6 +79,7 @@ class Notifier:
         self._listeners: list[EventListener] = []
         self._by_user: dict[str, set[_Waiter]] = {}
         self._by_room: dict[str, set[_Waiter]] = {}
+        self.closed = False
 
     @property
     def room_stream_position(self) -> int:
@@ -159,10 +160,21 @@ class Notifier:
                 if not waiter.done():
                     waiter.set_result(None)
 
+    def close(self) -> None:
+        """The server is shutting down: end every wait now, and every later one at once, so
+        long-polls answer instead of holding the shutdown for their whole timeout."""
+        self.closed = True
+        for waiters in (*self._by_user.values(), *self._by_room.values()):
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
     async def wait_for(self, user_id: str, rooms: Iterable[str], timeout_s: float) -> bool:
         """Wait until something changes for `user_id` or in one of `rooms`; False on timeout.
         Registration happens before the first await, so a caller that checked the positions
         just before calling cannot miss a change."""
+        if self.closed:
+            return False
         waiter: _Waiter = asyncio.get_running_loop().create_future()
         room_list = list(rooms)
         self._by_user.setdefault(user_id, set()).add(waiter)

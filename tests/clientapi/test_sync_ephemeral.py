@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any
 
+from homeserver.appkeys import NOTIFIER
 from homeserver.sync.tokens import SyncToken
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
@@ -150,3 +151,15 @@ async def test_one_time_key_counts_follow_uploads_and_claims(hs: HomeserverUnder
     await bob.post("/keys/claim", claim)
     after_claim = await alice.get("/sync", params={"since": body["next_batch"]})
     assert after_claim["device_one_time_keys_count"] == {"signed_curve25519": 2}
+
+
+async def test_shutdown_answers_a_long_poll_instead_of_holding_it(hs: HomeserverUnderTest) -> None:
+    alice, _, _ = await _room(hs)
+    since = (await alice.get("/sync"))["next_batch"]
+    poll = asyncio.create_task(alice.get("/sync", params={"since": since, "timeout": "60000"}))
+    notifier = hs.app[NOTIFIER]
+    while alice.user_id not in notifier._by_user:  # until the poll waits (it would hold 60 s)
+        await asyncio.sleep(0.001)
+    notifier.close()  # what the app's on_shutdown does
+    body = await asyncio.wait_for(poll, 20)
+    assert body["next_batch"] and body["rooms"]["join"] == {}

@@ -285,3 +285,12 @@ def test_listener_sees_the_event_before_readers_can() -> None:
     n.add_listener(lambda event, position, txn: seen.append(n.positions[Stream.ROOMS]))
     n.on_new_event(message(ROOM_A, "$1"), 1)
     assert seen == [0] and n.positions[Stream.ROOMS] == 1
+
+
+async def test_close_ends_every_wait_and_later_waits_return_at_once() -> None:
+    notifier = Notifier()
+    waiting = asyncio.create_task(notifier.wait_for("@a:test", ["!r:test"], 60))
+    await asyncio.sleep(0)  # registered
+    notifier.close()
+    assert await asyncio.wait_for(waiting, 20) is True
+    assert await asyncio.wait_for(notifier.wait_for("@a:test", [], 60), 20) is False
