@@ -156,10 +156,16 @@ async def test_one_time_key_counts_follow_uploads_and_claims(hs: HomeserverUnder
 async def test_shutdown_answers_a_long_poll_instead_of_holding_it(hs: HomeserverUnderTest) -> None:
     alice, _, _ = await _room(hs)
     since = (await alice.get("/sync"))["next_batch"]
-    poll = asyncio.create_task(alice.get("/sync", params={"since": since, "timeout": "60000"}))
     notifier = hs.app[NOTIFIER]
-    while alice.user_id not in notifier._by_user:  # until the poll waits (it would hold 60 s)
-        await asyncio.sleep(0.001)
+    waiting, wait_for = asyncio.Event(), notifier.wait_for
+
+    async def noted_wait(user_id: str, rooms: Any, timeout_s: float) -> bool:
+        waiting.set()
+        return await wait_for(user_id, rooms, timeout_s)
+
+    notifier.wait_for = noted_wait  # type: ignore[method-assign]
+    poll = asyncio.create_task(alice.get("/sync", params={"since": since, "timeout": "60000"}))
+    await asyncio.wait_for(waiting.wait(), 20)  # the poll waits (it would hold 60 s)
     notifier.close()  # what the app's on_shutdown does
     body = await asyncio.wait_for(poll, 20)
     assert body["next_batch"] and body["rooms"]["join"] == {}
