@@ -30,6 +30,7 @@ from homeserver.ratelimit import RateLimiter
 from homeserver.receipts import Receipts
 from homeserver.reports import Reports
 from homeserver.room_list import RoomList
+from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.rooms.context import EventContext
 from homeserver.rooms.create import RoomCreator
 from homeserver.rooms.membership import Memberships
@@ -188,7 +189,9 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
         RelationStore(db),
     )
     app[K.MEMBERSHIPS] = memberships = Memberships(pipeline, events, rooms, profiles, config.server_name)
-    app[K.ROOM_CREATOR] = RoomCreator(pipeline, memberships, rooms, config.server_name)
+    app[K.ROOM_CREATOR] = RoomCreator(
+        pipeline, memberships, rooms, config.server_name, KNOWN_ROOM_VERSIONS[config.default_room_version]
+    )
     account_data_store = AccountDataStore(db)
     account_data_streams = StreamIdGenerator(await account_data_store.max_stream_id())
     notifier.start(Stream.ACCOUNT_DATA, account_data_streams.current)

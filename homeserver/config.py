@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from homeserver.ids import is_valid_server_name
+from homeserver.room_versions import CREATABLE_VERSIONS
 
 
 class ConfigError(Exception):
@@ -72,6 +73,7 @@ class Config:
     access_token_lifetime_ms: int = 5 * 60 * 1000
     serve_web_client: bool = True
     log_level: str = "INFO"
+    default_room_version: str = "12"
     registration: Registration = field(default_factory=Registration)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
@@ -118,6 +120,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     for var, key in ENV_OVERRIDES.items():
         if env.get(var):
             raw[key] = int(_env_int(var, env[var])) if key == "port" else env[var]
+    version = raw.get("default_room_version")
+    if isinstance(version, int) and not isinstance(version, bool):  # `10` in YAML is a number
+        raw["default_room_version"] = str(version)
     config = _build(Config, raw, "")
     _check(config)
     return config
@@ -219,6 +224,11 @@ def _check(config: Config) -> None:
         raise ConfigError("max_request_body_bytes must be at least 1024")
     if config.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"log_level {config.log_level!r} is not a logging level")
+    if config.default_room_version not in CREATABLE_VERSIONS:
+        raise ConfigError(
+            f"default_room_version {config.default_room_version!r} is not one new rooms can have "
+            f"({', '.join(sorted(CREATABLE_VERSIONS, key=int))})"
+        )
     for name in (f.name for f in dataclasses.fields(RateLimits) if f.name != "enabled"):
         limit: RateLimit = getattr(config.rate_limits, name)
         if limit.per_second <= 0 or limit.burst < 1:

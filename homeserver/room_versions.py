@@ -117,3 +117,5 @@ KNOWN_ROOM_VERSIONS: dict[str, RoomVersion] = {
     v.identifier: v for v in (V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12)
 }
 DEFAULT_ROOM_VERSION = V12
+# Versions new rooms may be created in (older ones are for joining existing rooms only).
+CREATABLE_VERSIONS = frozenset(str(v) for v in range(6, 13))

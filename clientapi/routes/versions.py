@@ -7,7 +7,7 @@ from aiohttp import web
 from clientapi.middleware import public
 from clientapi.responses import json_response
 from homeserver.appkeys import CONFIG
-from homeserver.room_versions import DEFAULT_ROOM_VERSION, KNOWN_ROOM_VERSIONS
+from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 
 routes = web.RouteTableDef()
 
@@ -39,7 +39,7 @@ async def capabilities(request: web.Request) -> web.Response:
             "capabilities": {
                 "m.change_password": {"enabled": True},
                 "m.room_versions": {
-                    "default": DEFAULT_ROOM_VERSION.identifier,
+                    "default": request.app[CONFIG].default_room_version,
                     "available": {v: version.disposition.value for v, version in KNOWN_ROOM_VERSIONS.items()},
                 },
                 "m.set_displayname": {"enabled": True},

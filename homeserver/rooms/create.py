@@ -86,8 +86,14 @@ def default_power_levels(req: CreateRoomRequest, version: RoomVersion, preset: P
 
 class RoomCreator:
     def __init__(
-        self, pipeline: EventPipeline, memberships: Memberships, rooms: RoomStore, server_name: str
+        self,
+        pipeline: EventPipeline,
+        memberships: Memberships,
+        rooms: RoomStore,
+        server_name: str,
+        default_version: RoomVersion = DEFAULT_ROOM_VERSION,
     ) -> None:
+        self._default_version = default_version
         self._pipeline = pipeline
         self._memberships = memberships
         self._rooms = rooms
@@ -95,7 +101,7 @@ class RoomCreator:
 
     def _version(self, requested: str | None) -> RoomVersion:
         if requested is None:
-            return DEFAULT_ROOM_VERSION
+            return self._default_version
         version = KNOWN_ROOM_VERSIONS.get(requested)
         if version is None or requested not in CREATABLE_VERSIONS:
             raise UnsupportedRoomVersion(f"Room version {requested[:32]!r} is not supported")

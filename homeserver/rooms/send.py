@@ -38,7 +38,7 @@ from homeserver.events.redaction import redact, with_redacted_because
 from homeserver.events.validation import EventFormatError, EventTooLarge, validate_pdu
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.notifier import Notifier
-from homeserver.room_versions import KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.room_versions import CREATABLE_VERSIONS, KNOWN_ROOM_VERSIONS, RoomVersion
 from homeserver.rooms.heads import Batch, Draft, KeyedLocks, Queued, RoomHead, retrieve_failure, take_batch
 from homeserver.rooms.new_room import InitialEvent, NewRoomOptions, build_new_room
 from homeserver.rooms.relations import check_new_relation
@@ -401,6 +401,3 @@ class EventPipeline:
         version = target.room_version
         level = power_level_in_state(by_key, redaction.sender, version)
         return level >= named_level(by_key.get(POWER_LEVELS_KEY), "redact", version)
-
-
-CREATABLE_VERSIONS = frozenset(str(v) for v in range(6, 13))

@@ -338,3 +338,18 @@ async def test_inviting_yourself_is_refused(hs: HomeserverUnderTest) -> None:
 async def test_needs_authentication(hs: HomeserverUnderTest) -> None:
     err = await hs.client().post("/createRoom", {}, expect=401)
     assert_error(err, "M_MISSING_TOKEN")
+
+
+async def test_rooms_are_created_in_the_configured_default_version(hs: HomeserverUnderTest) -> None:
+    other = HomeserverUnderTest(hs.with_config(default_room_version="10"))
+    await other.start()
+    try:
+        alice = await other.register("alice")
+        room = (await alice.post("/createRoom", {}))["room_id"]
+        create = await alice.get(f"/rooms/{room}/state/m.room.create/")
+        assert create["room_version"] == "10"
+        assert room.endswith(":localhost")  # a v10 room ID names its server
+        capabilities = (await alice.get("/capabilities"))["capabilities"]
+        assert capabilities["m.room_versions"]["default"] == "10"
+    finally:
+        await other.stop()

@@ -341,3 +341,13 @@ def test_example_config_loads() -> None:
     config = load_config(EXAMPLE, env={})
     assert isinstance(config, Config)
     assert config.server_name
+
+
+def test_default_room_version_is_checked_and_a_bare_number_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("default_room_version: 10\n")
+    assert load_config(path, env={}).default_room_version == "10"
+    for bad in ("5", "13", "abc", "true"):
+        path.write_text(f"default_room_version: {bad}\n")
+        with pytest.raises(ConfigError):
+            load_config(path, env={})
