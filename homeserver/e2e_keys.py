@@ -9,7 +9,6 @@ keys, /keys/changes."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -17,6 +16,7 @@ import orjson
 from homeserver.device_lists import DeviceLists
 from homeserver.errors import InvalidParam, MissingParam, TooLarge
 from homeserver.ids import DeviceID, UserID, is_valid_user_id, user_id_server
+from homeserver.lru import Lru
 from homeserver.storage.e2e_keys import Claim, E2eKeyStore, KeyUpload, OneTimeKey
 
 MAX_USERS = 1000  # users per query or claim
@@ -39,7 +39,7 @@ class E2eKeys:
         self._server_name = server_name
         # /sync reports these on every response; uploads and claims in this process are the
         # only writers (one writer process, as for the stream positions), so they invalidate.
-        self._counts: OrderedDict[tuple[UserID, DeviceID], tuple[dict[str, int], list[str]]] = OrderedDict()
+        self._counts: Lru[tuple[UserID, DeviceID], tuple[dict[str, int], list[str]]] = Lru(MAX_CACHED_COUNTS)
         self._changes = 0  # a read that overlapped a change must not be cached
 
     async def upload(self, user_id: UserID, device_id: DeviceID, body: dict[str, Any]) -> dict[str, Any]:
@@ -70,15 +70,13 @@ class E2eKeys:
             hit = (counts, await self._store.unused_fallback_algorithms(user_id, device_id))
             if changes != self._changes:
                 return dict(hit[0]), list(hit[1])
-            self._counts[key] = hit
-            if len(self._counts) > MAX_CACHED_COUNTS:
-                self._counts.popitem(last=False)
+            self._counts.put(key, hit)
         return dict(hit[0]), list(hit[1])
 
     def _forget_counts(self, devices: list[tuple[UserID, DeviceID]]) -> None:
         self._changes += 1
         for device in devices:
-            self._counts.pop(device, None)
+            self._counts.pop(device)
 
     async def query(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/query: the device keys of the devices asked for (every device of a user

@@ -13,7 +13,6 @@ to those who share a joined room with them."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 from homeserver.clock import now_ms
 from homeserver.errors import Forbidden, InvalidParam, NotFound
 from homeserver.ids import UserID, user_id_server
+from homeserver.lru import Lru
 from homeserver.notifier import Notifier, Stream
 from homeserver.storage.presence import PresenceRow, PresenceStore
 from homeserver.storage.rooms import RoomStore
@@ -61,7 +61,7 @@ class Presence:
         self.clock = clock  # milliseconds; tests replace it to move time
         # The row this process last read or wrote per user: /sync calls user_active on every
         # request, and most of those only need to see that nothing is due.
-        self._last: OrderedDict[UserID, PresenceRow | None] = OrderedDict()
+        self._last: Lru[UserID, PresenceRow | None] = Lru(MAX_REMEMBERED_USERS)
 
     @property
     def position(self) -> int:
@@ -112,18 +112,11 @@ class Presence:
         return len(idle)
 
     async def _last_row(self, user_id: UserID) -> PresenceRow | None:
-        if user_id in self._last:
-            self._last.move_to_end(user_id)
-            return self._last[user_id]
+        if user_id in self._last:  # None too: known to have no row
+            return self._last.get(user_id)
         row = await self._store.get(user_id)
-        self._remember(user_id, row)
+        self._last.put(user_id, row)
         return row
-
-    def _remember(self, user_id: UserID, row: PresenceRow | None) -> None:
-        self._last[user_id] = row
-        self._last.move_to_end(user_id)
-        if len(self._last) > MAX_REMEMBERED_USERS:
-            self._last.popitem(last=False)
 
     async def _touch(self, old: PresenceRow, now: int) -> None:
         """Still online: keep the activity time fresh without a stream position or wake-ups.
@@ -131,7 +124,7 @@ class Presence:
         minute woke N listeners each.) Watchers read last_active_ago from the time anyway."""
         row = replace(old, last_active_ts=now, currently_active=True)
         await self._store.touch(row.user_id, now)
-        self._remember(row.user_id, row)
+        self._last.put(row.user_id, row)
 
     async def _write(
         self, user_id: UserID, state: str, status_msg: str | None, last_active: int, now: int
@@ -140,7 +133,7 @@ class Presence:
         with self._streams.allocate() as stream_id:
             row = PresenceRow(user_id, state, status_msg, last_active, active, stream_id)
             await self._store.put(row)
-        self._remember(user_id, row)
+        self._last.put(user_id, row)
         rooms = [m.room_id for m in await self._rooms.rooms_for_user(user_id)]
         self._notifier.notify(
             Stream.PRESENCE, stream_id, visible=self._streams.current, users=(user_id,), rooms=rooms

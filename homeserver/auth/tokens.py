@@ -19,6 +19,7 @@ import jwt
 
 from homeserver.errors import UnknownToken
 from homeserver.ids import DeviceID, UserID
+from homeserver.lru import Lru
 from homeserver.storage.devices import AccessTokenRecord, DeviceStore
 
 ALGORITHM = "HS256"
@@ -65,7 +66,7 @@ class TokenIssuer:
         self._cache: OrderedDict[str, tuple[float, AccessTokenRecord | None]] = OrderedDict()
         # Verified claims by token: a token's signature and claims never change, and checking
         # them costs more than the rest of a long-poll /sync.
-        self._claims: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._claims: Lru[str, dict[str, Any]] = Lru(CACHE_SIZE)
 
     def issue(
         self,
@@ -107,7 +108,6 @@ class TokenIssuer:
     def _verified_claims(self, token: str) -> dict[str, Any]:
         claims = self._claims.get(token)
         if claims is not None:
-            self._claims.move_to_end(token)
             return claims
         try:
             claims = jwt.decode(
@@ -118,9 +118,7 @@ class TokenIssuer:
             )
         except (jwt.InvalidTokenError, ValueError):  # ValueError: undecodable (e.g. non-UTF-8) input
             raise UnknownToken("Invalid access token") from None
-        self._claims[token] = claims
-        if len(self._claims) > CACHE_SIZE:
-            self._claims.popitem(last=False)
+        self._claims.put(token, claims)
         return claims
 
     async def _lookup(self, jti: str) -> AccessTokenRecord | None:

@@ -9,9 +9,8 @@ for transaction IDs, and forgetting an entry here costs only that one slower ans
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from homeserver.ids import EventID
+from homeserver.lru import Lru
 from homeserver.storage.events import TxnKey
 
 RECENT_TXNS = 20_000
@@ -19,18 +18,13 @@ RECENT_TXNS = 20_000
 
 class RecentTxns:
     def __init__(self, size: int = RECENT_TXNS) -> None:
-        self._size = size
-        self._events: OrderedDict[tuple[str, str, str], EventID] = OrderedDict()
+        self._events: Lru[tuple[str, str, str], EventID] = Lru(size)
 
     def get(self, txn: TxnKey) -> EventID | None:
         return self._events.get(_key(txn))
 
     def add(self, txn: TxnKey, event_id: EventID) -> None:
-        key = _key(txn)
-        self._events[key] = event_id
-        self._events.move_to_end(key)
-        if len(self._events) > self._size:
-            self._events.popitem(last=False)
+        self._events.put(_key(txn), event_id)
 
     def clear(self) -> None:
         self._events.clear()

@@ -3,7 +3,6 @@ it can be helped)."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from homeserver.errors import MatrixError
 from homeserver.ids import EventID, RoomID, UserID
+from homeserver.lru import Lru
 from homeserver.storage.database import Database
 from homeserver.storage.rooms import Membership, membership_from_row
 from homeserver.storage.tables import event_txn_ids, events, room_memberships, sync_filters
@@ -168,7 +168,7 @@ class FilterStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache: OrderedDict[tuple[UserID, int], str] = OrderedDict()
+        self._cache: Lru[tuple[UserID, int], str] = Lru(MAX_CACHED_FILTERS)
 
     async def create(self, user_id: UserID, filter_json: str) -> str:
         for _ in range(5):  # two concurrent uploads may pick the same number: the loser retries
@@ -195,7 +195,6 @@ class FilterStore:
             return None
         key = (user_id, int(filter_id))
         if (hit := self._cache.get(key)) is not None:
-            self._cache.move_to_end(key)
             return hit
         value = await self._db.fetch_value(
             select(sync_filters.c.json).where(
@@ -204,7 +203,5 @@ class FilterStore:
         )
         if value is None:
             return None
-        self._cache[key] = str(value)
-        if len(self._cache) > MAX_CACHED_FILTERS:
-            self._cache.popitem(last=False)
+        self._cache.put(key, str(value))
         return str(value)

@@ -11,7 +11,6 @@ or transaction-ID query is needed."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from homeserver.events.client_format import client_event
 from homeserver.events.model import Event, StateKey
 from homeserver.filters import RoomEventFilter
 from homeserver.ids import EventID, RoomID, UserID
+from homeserver.lru import Lru
 from homeserver.notifier import ChangeMemory, Notifier, Stream
 from homeserver.rooms.relations import Aggregator
 from homeserver.rooms.visibility import Viewer, Visibility
@@ -336,8 +336,7 @@ class EncodedEvents:
     redaction (a new object from the event store) is encoded afresh."""
 
     def __init__(self, size: int = MAX_ENCODED_EVENTS) -> None:
-        self._size = size
-        self._cache: OrderedDict[EventID, tuple[Event, bytes]] = OrderedDict()
+        self._cache: Lru[EventID, tuple[Event, bytes]] = Lru(size)
 
     def fragment(self, event: Event, now: int) -> Any:
         hit = self._cache.get(event.event_id)
@@ -348,9 +347,7 @@ class EncodedEvents:
                 out["unsigned"] = unsigned
                 return out
             hit = (event, orjson.dumps(out)[:-1])
-            self._cache[event.event_id] = hit
-            if len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+            self._cache.put(event.event_id, hit)
         age = max(0, now - event.origin_server_ts)
         return orjson.Fragment(b'%b,"unsigned":{"age":%d}}' % (hit[1], age))
 
