@@ -77,8 +77,8 @@ class Notifier:
         self._changes = {s: ChangeMemory(0) for s in Stream}
         self._pending: dict[Stream, list[tuple[int, tuple[str, ...]]]] = {s: [] for s in Stream}
         self._listeners: list[EventListener] = []
-        self._by_user: dict[str, set[_Waiter]] = {}
-        self._by_room: dict[str, set[_Waiter]] = {}
+        # Waiters by user or room ID (the sigils keep the two apart: "@..." and "!...").
+        self._waiters: dict[str, set[_Waiter]] = {}
         self.closed = False
 
     @property
@@ -156,7 +156,7 @@ class Notifier:
 
     def _wake(self, keys: Iterable[str]) -> None:
         for key in keys:
-            for waiter in self._by_user.get(key, ()) if key.startswith("@") else self._by_room.get(key, ()):
+            for waiter in self._waiters.get(key, ()):
                 if not waiter.done():
                     waiter.set_result(None)
 
@@ -164,7 +164,7 @@ class Notifier:
         """The server is shutting down: end every wait now, and every later one at once, so
         long-polls answer instead of holding the shutdown for their whole timeout."""
         self.closed = True
-        for waiters in (*self._by_user.values(), *self._by_room.values()):
+        for waiters in self._waiters.values():
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
@@ -176,10 +176,9 @@ class Notifier:
         if self.closed:
             return False
         waiter: _Waiter = asyncio.get_running_loop().create_future()
-        room_list = list(rooms)
-        self._by_user.setdefault(user_id, set()).add(waiter)
-        for room in room_list:
-            self._by_room.setdefault(room, set()).add(waiter)
+        keys = (user_id, *rooms)
+        for key in keys:
+            self._waiters.setdefault(key, set()).add(waiter)
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
@@ -187,9 +186,8 @@ class Notifier:
                     return True
             return False
         finally:
-            _discard(self._by_user, user_id, waiter)
-            for room in room_list:
-                _discard(self._by_room, room, waiter)
+            for key in keys:
+                _discard(self._waiters, key, waiter)
 
 
 def _discard(index: dict[str, set[_Waiter]], key: str, waiter: _Waiter) -> None:

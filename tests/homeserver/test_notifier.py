@@ -104,7 +104,7 @@ async def test_a_waiter_is_forgotten_when_its_wait_ends() -> None:
     n = Notifier()
     assert not await n.wait_for(BOB, [ROOM_A, ROOM_B], 0.01)
     assert await woken(n, ALICE, [ROOM_A], lambda: n.notify(Stream.ROOMS, 1, rooms=[ROOM_A]), COMES)
-    assert n._by_user == {} and n._by_room == {}
+    assert n._waiters == {}
 
 
 # Out-of-order commits
