@@ -34,8 +34,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str, str | None]:
-    """Start `python -m homeserver run` on a free port; returns (process, base URL, PG schema)."""
+def server_launch(db: str, data_dir: str) -> tuple[list[str], dict[str, str], int, str | None]:
+    """How to run `python -m homeserver run` for a benchmark on a free port, on a fresh SQLite
+    database in `data_dir` or a fresh PostgreSQL schema: (command, environment, port, schema)."""
     port = free_port()
     env = {**os.environ, "DATA_DIR": data_dir, "PORT": str(port)}
     schema = None
@@ -49,7 +50,12 @@ def start_server(db: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str, 
         "password_hashing:\n  opslimit: 1\n  memlimit: 8192\n"
         + (f"database_schema: {schema}\n" if schema else "")
     )
-    command = [sys.executable, "-m", "homeserver", "run", "--config", str(config)]
+    return [sys.executable, "-m", "homeserver", "run", "--config", str(config)], env, port, schema
+
+
+def start_server(db: str, data_dir: str) -> tuple[subprocess.Popen[bytes], str, str | None]:
+    """Start the homeserver; returns (process, base URL, PG schema)."""
+    command, env, port, schema = server_launch(db, data_dir)
     if os.environ.get("BENCH_PROFILE"):  # e.g. BENCH_PROFILE=/tmp/send.svg: py-spy flame graph of the server
         command = ["py-spy", "record", "-o", os.environ["BENCH_PROFILE"], "--", *command]
     return subprocess.Popen(command, cwd=ROOT, env=env), f"http://127.0.0.1:{port}", schema

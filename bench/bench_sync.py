@@ -44,7 +44,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,9 +58,9 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 import uvloop
+from bench_send import free_port, psql, server_launch  # the same server set-up as the send bench
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 C = "/_matrix/client/v3"
 WS_PATH = "/_matrix/client/unstable/org.homeserver.ws/sync"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -91,31 +90,8 @@ class Server:
         return self.proc.pid
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c", sql], check=True)
-
-
 def start_homeserver(db: str, data_dir: str) -> Server:
-    port = free_port()
-    env = {**os.environ, "DATA_DIR": data_dir, "PORT": str(port)}
-    schema = None
-    if db == "postgres":
-        schema = f"bench_{secrets.token_hex(4)}"
-        psql(f'CREATE SCHEMA "{schema}"')
-        env["DATABASE_URL"] = PG_URL
-    config = Path(data_dir) / "bench.yaml"
-    config.write_text(
-        "rate_limits:\n  enabled: false\nlog_level: WARNING\n"
-        "password_hashing:\n  opslimit: 1\n  memlimit: 8192\n"
-        + (f"database_schema: {schema}\n" if schema else "")
-    )
-    command = [sys.executable, "-m", "homeserver", "run", "--config", str(config)]
+    command, env, port, schema = server_launch(db, data_dir)
     proc = subprocess.Popen(command, cwd=ROOT, env=env)
     return Server(f"homeserver ({db})", proc, f"http://127.0.0.1:{port}", schema)
 
