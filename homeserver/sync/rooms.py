@@ -48,6 +48,10 @@ STRIPPED_STATE = (
 )
 
 
+# A room's member counts, hero candidates, and the room position they were read at.
+_SummaryEntry = tuple[dict[str, int], list[tuple[UserID, str]], int]
+
+
 class RoomSections:
     def __init__(
         self,
@@ -67,7 +71,7 @@ class RoomSections:
         self._member_changes = ChangeMemory(notifier.positions[Stream.ROOMS])
         # room -> (member counts, hero candidates, room position they were read at)
         self._encoded = EncodedEvents()
-        self._summary_cache: dict[RoomID, tuple[dict[str, int], list[tuple[UserID, str]], int]] = {}
+        self._summary_cache: Lru[RoomID, _SummaryEntry] = Lru(MAX_CACHED_SUMMARIES)
         notifier.add_listener(recent.on_event)
         notifier.add_listener(self._on_event)
 
@@ -285,20 +289,22 @@ class RoomSections:
     async def _summaries(self, room_ids: Sequence[RoomID], user_id: UserID) -> dict[RoomID, dict[str, Any]]:
         """The rooms' summaries for this user; member counts and hero candidates are cached
         per room until its membership changes."""
-        stale = [
-            r
-            for r in room_ids
-            if (hit := self._summary_cache.get(r)) is None or self._member_changes.changed_since(r, hit[2])
-        ]
+        entries: dict[RoomID, _SummaryEntry] = {}
+        stale: list[RoomID] = []
+        for r in room_ids:
+            hit = self._summary_cache.get(r)
+            if hit is None or self._member_changes.changed_since(r, hit[2]):
+                stale.append(r)
+            else:
+                entries[r] = hit
         if stale:
             position = self._notifier.positions[Stream.ROOMS]
             counts = await self._store.member_counts(stale)
             for room_id in stale:
-                sample = await self._store.member_sample(room_id)
-                self._summary_cache[room_id] = (counts.get(room_id, {}), sample, position)
-            while len(self._summary_cache) > MAX_CACHED_SUMMARIES:
-                self._summary_cache.pop(next(iter(self._summary_cache)))
-        return {r: _summary(*self._summary_cache[r][:2], user_id) for r in room_ids}
+                entry = (counts.get(room_id, {}), await self._store.member_sample(room_id), position)
+                self._summary_cache.put(room_id, entry)
+                entries[room_id] = entry
+        return {r: _summary(entries[r][0], entries[r][1], user_id) for r in room_ids}
 
     async def _summary(self, room_id: RoomID, user_id: UserID) -> dict[str, Any]:
         return (await self._summaries([room_id], user_id))[room_id]
