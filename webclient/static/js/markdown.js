@@ -1,0 +1,66 @@
+// A small markdown subset to formatted_body HTML: **bold**, *italic*, ~~strike~~, `code`,
+// ``` code blocks ```, [links](https://...), > quotes and - lists. Everything is escaped first,
+// so the output only ever holds the tags made here. Returns null when the text has no markup.
+
+import { safeHref } from "./sanitize.js";
+
+function escapeHtml(text) {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+}
+
+function inline(text) {
+  const codes = [];
+  let out = escapeHtml(text).replace(/`([^`\n]+)`/g, (_, code) => {
+    codes.push(`<code>${code}</code>`);
+    return `\u0000${codes.length - 1}\u0000`;
+  });
+  out = out
+    .replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (whole, label, url) => {
+      const href = safeHref(url.replace(/&amp;/g, "&"));
+      return href ? `<a href="${escapeHtml(href)}">${label}</a>` : whole;
+    })
+    .replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/__([^_\n]+)__/g, "<strong>$1</strong>")
+    .replace(/(^|[^\w*])\*([^*\n]+)\*(?!\w)/g, "$1<em>$2</em>")
+    .replace(/(^|[^\w_])_([^_\n]+)_(?!\w)/g, "$1<em>$2</em>")
+    .replace(/~~([^~\n]+)~~/g, "<del>$1</del>");
+  return out.replace(/\u0000(\d+)\u0000/g, (_, i) => codes[Number(i)]);
+}
+
+function blocks(lines) {
+  const out = [];
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    if (line.startsWith("```")) {
+      const body = [];
+      for (i += 1; i < lines.length && !lines[i].startsWith("```"); i += 1) body.push(lines[i]);
+      i += 1;
+      out.push(`<pre><code>${escapeHtml(body.join("\n"))}</code></pre>`);
+    } else if (/^>\s?/.test(line)) {
+      const quoted = [];
+      for (; i < lines.length && /^>\s?/.test(lines[i]); i += 1) quoted.push(lines[i].replace(/^>\s?/, ""));
+      out.push(`<blockquote>${blocks(quoted)}</blockquote>`);
+    } else if (/^[-*]\s+/.test(line)) {
+      const items = [];
+      for (; i < lines.length && /^[-*]\s+/.test(lines[i]); i += 1) {
+        items.push(`<li>${inline(lines[i].replace(/^[-*]\s+/, ""))}</li>`);
+      }
+      out.push(`<ul>${items.join("")}</ul>`);
+    } else {
+      const para = [];
+      for (; i < lines.length && lines[i] && !/^(```|>|[-*]\s)/.test(lines[i]); i += 1) para.push(inline(lines[i]));
+      if (para.length) out.push(para.join("<br>"));
+      else i += 1;
+      if (i < lines.length && !lines[i]) out.push("<br>");
+    }
+  }
+  return out.join("");
+}
+
+export function markdownToHtml(text) {
+  const html = blocks(String(text).replace(/\r\n?/g, "\n").split("\n")).replace(/(<br>)+$/, "");
+  const plain = escapeHtml(text).replace(/\n/g, "<br>");
+  return html === plain ? null : html;
+}

@@ -1,0 +1,72 @@
+// What can be done to a message: reply, react (a small emoji picker), edit, delete; and the
+// row of reactions under it, where a click adds or takes back your own.
+
+import { h } from "../dom.js";
+import { alertError } from "./roomlist.js";
+
+export const EMOJI = ["👍", "👎", "😄", "🎉", "❤️", "😮", "😢", "🙏", "🚀", "👀", "✅", "🔥"];
+
+function canRedact(room, ev, me) {
+  if (ev.sender === me) return true;
+  const pl = room.stateContent("m.room.power_levels");
+  const needed = typeof pl.redact === "number" ? pl.redact : 50;
+  return room.powerLevel(me) >= needed;
+}
+
+async function toggleReaction(view, ev, key) {
+  const room = view.room;
+  const me = view.app.store.myId;
+  const mine = ((room.reactions.get(ev.event_id) || new Map()).get(key) || new Map()).get(me);
+  try {
+    if (mine) await view.app.api.redact(room.id, mine);
+    else await view.app.api.send(room.id, "m.reaction", { "m.relates_to": { rel_type: "m.annotation", event_id: ev.event_id, key } });
+  } catch (err) { alertError(err); }
+}
+
+function emojiPicker(view, ev, anchor) {
+  document.querySelectorAll(".emoji-picker").forEach((el) => el.remove());
+  const picker = h("div", { class: "emoji-picker", role: "dialog", "aria-label": "Pick a reaction" },
+    EMOJI.map((emoji) => h("button", {
+      type: "button", "aria-label": `React with ${emoji}`,
+      onclick: () => { picker.remove(); toggleReaction(view, ev, emoji); },
+    }, emoji)));
+  picker.addEventListener("keydown", (e) => { if (e.key === "Escape") { picker.remove(); anchor.focus(); } });
+  anchor.after(picker);
+  picker.querySelector("button").focus();
+}
+
+export function eventActions(view, ev) {
+  const me = view.app.store.myId;
+  const room = view.room;
+  const bar = h("div", { class: "event-actions" });
+  bar.append(
+    h("button", { type: "button", class: "icon", "aria-label": "Reply", title: "Reply", onclick: () => view.composer.replyTo(ev) }, "↩"));
+  const react = h("button", { type: "button", class: "icon", "aria-label": "React", title: "React" }, "☺");
+  react.addEventListener("click", () => emojiPicker(view, ev, react));
+  bar.append(react);
+  if (ev.sender === me) {
+    bar.append(h("button", { type: "button", class: "icon", "aria-label": "Edit", title: "Edit", onclick: () => view.composer.edit(ev) }, "✎"));
+  }
+  if (canRedact(room, ev, me)) {
+    const del = async () => {
+      if (!window.confirm("Delete this message?")) return;
+      try { await view.app.api.redact(room.id, ev.event_id); } catch (err) { alertError(err); }
+    };
+    bar.append(h("button", { type: "button", class: "icon", "aria-label": "Delete", title: "Delete", onclick: del }, "🗑"));
+  }
+  return bar;
+}
+
+export function reactionsRow(view, ev) {
+  const byKey = view.room.reactions.get(ev.event_id);
+  if (!byKey || !byKey.size || view.room.isRedacted(ev)) return null;
+  const me = view.app.store.myId;
+  return h("div", { class: "reactions" }, [...byKey].map(([key, senders]) => {
+    const names = [...senders.keys()].map((u) => view.room.memberName(u)).join(", ");
+    return h("button", {
+      type: "button", class: "reaction", "aria-pressed": senders.has(me) ? "true" : "false",
+      "aria-label": `${key} ${senders.size}, from ${names}`, title: names,
+      onclick: () => toggleReaction(view, ev, key),
+    }, `${key} ${senders.size}`);
+  }));
+}
