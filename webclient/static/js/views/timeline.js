@@ -16,6 +16,7 @@ export function messageBody(room, ev) {
   if (content.format === "org.matrix.custom.html" && typeof content.formatted_body === "string") {
     el.append(sanitizeHtml(content.formatted_body));
   } else {
+    el.classList.add("plain");
     el.append(linkify(body));
   }
   if (room.edits.has(ev.event_id)) el.append(h("span", { class: "edited" }, " (edited)"));
@@ -84,9 +85,12 @@ export class Timeline {
     if (room.atStart) this.list.append(h("li", { class: "start" }, "This is the beginning of the room."));
     const readers = this.readersByEvent();
     let prev = null;
+    let day = null;
     for (const ev of room.timeline) {
-      if (!prev || new Date(prev.origin_server_ts).toDateString() !== new Date(ev.origin_server_ts).toDateString()) {
+      const evDay = new Date(ev.origin_server_ts).toDateString();
+      if (evDay !== day) {
         this.list.append(h("li", { class: "day", role: "separator" }, formatDay(ev.origin_server_ts)));
+        day = evDay;
         prev = null;
       }
       const item = ev.type === "m.room.message" || room.isRedacted(ev) && !ev.state_key
