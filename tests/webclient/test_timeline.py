@@ -1,0 +1,162 @@
+"""The timeline between two people in real time: markdown, replies, edits, deletes,
+reactions, typing, read receipts, grouping, back-scroll and search."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.webclient.conftest import MakePerson, Person
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def chatting(person: MakePerson, name: str = "Lobby") -> tuple[Person, Person, str]:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": name, "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room(name)
+    await bob.open_room(name)
+    return alice, bob, room
+
+
+def message(p: Person, text: str) -> object:
+    return p.page.locator(".message", has_text=text)
+
+
+async def test_markdown_and_grouping(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("**bold** and *soft* and `code` and [docs](https://example.org/x)")
+    body = bob.page.locator(".message .body", has_text="bold and soft")
+    await expect(body.locator("strong")).to_have_text("bold")
+    await expect(body.locator("em")).to_have_text("soft")
+    await expect(body.locator("code")).to_have_text("code")
+    link = body.locator("a")
+    await expect(link).to_have_attribute("href", "https://example.org/x")
+    await expect(link).to_have_attribute("rel", "noopener noreferrer")
+    await alice.say("second line from alice")
+    # The second message joins the first one's group: no sender header of its own.
+    second = bob.page.locator(".message", has_text="second line from alice")
+    await expect(second).to_have_class("message grouped")
+    await expect(bob.page.locator(".timeline .day", has_text="Today")).to_have_count(1)
+    await bob.say("and bob answers")
+    await expect(alice.page.locator(".message", has_text="and bob answers").locator(".sender-name")).to_have_text("Bob")
+
+
+async def test_shift_enter_makes_a_new_line(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    box = alice.page.get_by_label("Message", exact=True)
+    await box.type("first")
+    await box.press("Shift+Enter")
+    await box.type("second")
+    await expect(box).to_have_value("first\nsecond")
+    await box.press("Enter")
+    body = bob.page.locator(".message .body", has_text="first")
+    await expect(body).to_have_text("first\nsecond")
+    assert await body.inner_text() == "first\nsecond"
+    await expect(box).to_have_value("")
+
+
+async def test_reply_shows_the_quote(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("what time is lunch?")
+    original = bob.page.locator(".message", has_text="what time is lunch?")
+    await original.hover()
+    await original.get_by_role("button", name="Reply").click()
+    await expect(bob.page.locator(".composer-context")).to_contain_text("Replying to Alice")
+    await bob.say("at noon")
+    reply = alice.page.locator(".message", has_text="at noon")
+    await expect(reply.locator(".reply-quote")).to_contain_text("what time is lunch?")
+
+
+async def test_up_arrow_edits_the_last_message(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("helo wrold")
+    await expect(message(bob, "helo wrold")).to_be_visible()
+    box = alice.page.get_by_label("Message", exact=True)
+    await box.press("ArrowUp")
+    await expect(box).to_have_value("helo wrold")
+    await box.fill("hello world")
+    await box.press("Enter")
+    edited = bob.page.locator(".message", has_text="hello world")
+    await expect(edited.locator(".edited")).to_have_text("(edited)")
+    await expect(message(bob, "helo wrold")).to_have_count(0)
+
+
+async def test_delete_a_message(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("oops, wrong room")
+    await expect(message(bob, "oops, wrong room")).to_be_visible()
+    mine = alice.page.locator(".message", has_text="oops, wrong room")
+    await mine.hover()
+    await mine.get_by_role("button", name="Delete").click()
+    await expect(message(bob, "oops, wrong room")).to_have_count(0)
+    await expect(bob.page.locator(".body.redacted")).to_have_text("Message deleted")
+    assert alice.dialogs == ["Delete this message?"]
+
+
+async def test_reactions_with_the_picker(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("ship it?")
+    target = bob.page.locator(".message", has_text="ship it?")
+    await target.hover()
+    await target.get_by_role("button", name="React").click()
+    await bob.page.get_by_role("button", name="React with 🚀").click()
+    reaction = alice.page.locator(".message", has_text="ship it?").locator(".reaction")
+    await expect(reaction).to_have_text("🚀 1")
+    await expect(reaction).to_have_attribute("aria-pressed", "false")
+    await reaction.click()  # Alice adds hers to the same key
+    await expect(bob.page.locator(".message", has_text="ship it?").locator(".reaction")).to_have_text("🚀 2")
+    mine = bob.page.locator(".message", has_text="ship it?").locator(".reaction")
+    await expect(mine).to_have_attribute("aria-pressed", "true")
+    await mine.click()  # Bob takes his back
+    await expect(reaction).to_have_text("🚀 1")
+
+
+async def test_typing_indicator(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.page.get_by_label("Message", exact=True).type("I am writ")
+    await expect(bob.page.locator(".typing")).to_have_text("Alice is typing…")
+    await alice.page.get_by_label("Message", exact=True).press("Enter")
+    await expect(bob.page.locator(".typing")).to_have_text("")
+
+
+async def test_read_receipts(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("did you read this?")
+    await expect(message(bob, "did you read this?")).to_be_visible()
+    # Bob has the room open, so his client marks it read and Alice sees so.
+    await expect(message(alice, "did you read this?").locator(".receipts")).to_have_text("Seen by Bob")
+
+
+async def test_back_scroll_loads_older_messages(person: MakePerson) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "History", "preset": "public_chat"}))["room_id"]
+    for i in range(80):
+        await alice.client.put(f"/rooms/{room}/send/m.room.message/t{i}", {"msgtype": "m.text", "body": f"old message {i}"})
+    await bob.client.post(f"/join/{room}")
+    await bob.open_room("History")
+    await expect(message(bob, "old message 79")).to_be_visible()
+    await expect(bob.page.locator(".message", has_text="old message 0")).to_have_count(0)
+    first = bob.page.locator(".message .body").filter(has_text="old message 0").filter(has_not_text="old message 0.")
+    while not await bob.page.locator(".timeline .start").count():
+        await bob.page.locator(".timeline-scroll").evaluate("el => el.scrollTop = 0")
+        await bob.page.wait_for_function(
+            "n => document.querySelectorAll('.timeline .message').length > n || document.querySelector('.timeline .start')",
+            arg=await bob.page.locator(".timeline .message").count(),
+        )
+    await expect(bob.page.get_by_text("old message 0", exact=True)).to_be_visible()
+    assert await first.count() >= 1
+
+
+async def test_search_in_room(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("the pineapple is ripe")
+    await alice.say("something else")
+    await expect(message(bob, "something else")).to_be_visible()
+    await bob.page.get_by_role("button", name="Search").click()
+    await bob.page.get_by_label("Search messages").fill("pineapple")
+    await bob.page.get_by_label("Search messages").press("Enter")
+    results = bob.page.locator(".search-results li")
+    await expect(results).to_have_count(1)
+    await expect(results).to_contain_text("the pineapple is ripe")
