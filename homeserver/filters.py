@@ -37,6 +37,7 @@ class RoomEventFilter:
     contains_url: bool | None = None
     lazy_load_members: bool = False
     include_redundant_members: bool = False
+    unread_thread_notifications: bool = False  # /sync: per-thread notification counts
 
     def allows_type(self, event_type: str) -> bool:
         if self.types is not None and not _matches_any(event_type, self.types):
@@ -80,6 +81,7 @@ class RoomEventFilter:
             contains_url=_bool(data, "contains_url"),
             lazy_load_members=_bool(data, "lazy_load_members") or False,
             include_redundant_members=_bool(data, "include_redundant_members") or False,
+            unread_thread_notifications=_bool(data, "unread_thread_notifications") or False,
         )
 
 

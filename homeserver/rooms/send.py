@@ -17,7 +17,7 @@ import hashlib
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from homeserver.auth.errors import AuthError
 from homeserver.auth.power_levels import (
@@ -56,6 +56,14 @@ HEAD_CACHE_SIZE = 10_000
 MAX_DEPTH = 2**53 - 1
 
 
+class PushHook(Protocol):
+    """Adds each event's push actions before the transaction; told of them after commit."""
+
+    async def before_persist(self, items: Sequence[EventToPersist]) -> list[EventToPersist]: ...
+
+    def after_commit(self, items: Sequence[EventToPersist]) -> None: ...
+
+
 def txn_key(endpoint: str, txn_id: str) -> str:
     """Transaction IDs are scoped to the endpoint (path without the txn ID) and the device."""
     return hashlib.sha256(f"{endpoint}\x00{txn_id}".encode()).hexdigest()
@@ -87,6 +95,7 @@ class EventPipeline:
         self._writers: dict[RoomID, asyncio.Task[None]] = {}
         self._txn_sends: dict[TxnKey, asyncio.Future[Event]] = {}
         self._recent_txns = RecentTxns()
+        self.push: PushHook | None = None  # set once the push rules are wired (app.py)
 
     # Heads
 
@@ -152,10 +161,15 @@ class EventPipeline:
         return room.events
 
     async def _persist(self, items: Sequence[EventToPersist]) -> list[EventToPersist]:
-        """Give the items stream positions, in order, and persist them in one transaction."""
+        """Give the items stream positions, in order, and persist them in one transaction
+        (with their push actions, when a push hook is set)."""
+        if self.push is not None:
+            items = await self.push.before_persist(items)
         with self.streams.allocate_many(len(items)) as positions:
             placed = [replace(i, stream_ordering=p) for i, p in zip(items, positions, strict=True)]
             await self._store.persist_many(placed)
+        if self.push is not None:
+            self.push.after_commit(placed)
         return placed
 
     def _notify(self, item: EventToPersist) -> None:

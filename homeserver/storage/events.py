@@ -21,6 +21,7 @@ from homeserver.ids import EventID, RoomID, UserID
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.storage.database import Database
 from homeserver.storage.dialect import upsert
+from homeserver.storage.push import PushAction, insert_push_actions, push_action_row
 from homeserver.storage.rooms import AliasInUse
 from homeserver.storage.search import update_search_index
 from homeserver.storage.tables import (
@@ -81,6 +82,8 @@ class EventToPersist:
     updates_current_state: bool = field(default=True)
     # A redacted event to prune in the same transaction: (event ID, its redacted PDU).
     prune: tuple[EventID, dict[str, Any]] | None = None
+    # The local users the event notifies (push rules), written in the same transaction.
+    push_actions: tuple[PushAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,14 @@ class EventStore:
             if event.is_state and event.rejected_reason is None and item.updates_current_state:
                 self._update_current_state(conn, event, item.stream_ordering)
         self._update_extremities(conn, [item.event for item in items])
+        insert_push_actions(
+            conn,
+            [
+                push_action_row(action, item.event.event_id, item.event.room_id, item.stream_ordering)
+                for item in items
+                for action in item.push_actions
+            ],
+        )
         for item in items:
             if item.prune is not None:
                 target, pruned = item.prune

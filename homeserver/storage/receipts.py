@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.storage.database import Database
 from homeserver.storage.dialect import upsert
+from homeserver.storage.push import advance_read_position
 from homeserver.storage.tables import events, receipts
 
 UNTHREADED = ""
 PRIVATE_READ = "m.read.private"
+READ_TYPES = frozenset({"m.read", PRIVATE_READ})
 BATCH = 500  # rooms per IN (...) clause
 
 
@@ -55,22 +57,35 @@ class ReceiptStore:
         True if it was stored. Safe against concurrent writers: the conditional UPDATE locks
         the row, and an INSERT that loses a race retries as an UPDATE."""
         async with self._db.transaction() as conn:
-            if await self._move_forward(conn, receipt, event_ordering):
-                return True
-            values = {
-                "room_id": receipt.room_id,
-                "receipt_type": receipt.receipt_type,
-                "user_id": receipt.user_id,
-                "thread_id": receipt.thread_id,
-                "event_id": receipt.event_id,
-                "data": _encode(receipt.data),
-                "stream_id": receipt.stream_id,
-            }
-            key = ("room_id", "receipt_type", "user_id", "thread_id")
-            inserted = await conn.execute(upsert(self._db.dialect, receipts, values, key=key, update=()))
-            if inserted.rowcount > 0:
-                return True
-            return await self._move_forward(conn, receipt, event_ordering)
+            stored = await self._store(conn, receipt, event_ordering)
+            if stored and receipt.receipt_type in READ_TYPES:  # unread counts move with it
+                await advance_read_position(
+                    conn,
+                    self._db.dialect,
+                    receipt.user_id,
+                    receipt.room_id,
+                    receipt.thread_id,
+                    event_ordering,
+                )
+            return stored
+
+    async def _store(self, conn: AsyncConnection, receipt: Receipt, event_ordering: int) -> bool:
+        if await self._move_forward(conn, receipt, event_ordering):
+            return True
+        values = {
+            "room_id": receipt.room_id,
+            "receipt_type": receipt.receipt_type,
+            "user_id": receipt.user_id,
+            "thread_id": receipt.thread_id,
+            "event_id": receipt.event_id,
+            "data": _encode(receipt.data),
+            "stream_id": receipt.stream_id,
+        }
+        key = ("room_id", "receipt_type", "user_id", "thread_id")
+        inserted = await conn.execute(upsert(self._db.dialect, receipts, values, key=key, update=()))
+        if inserted.rowcount > 0:
+            return True
+        return await self._move_forward(conn, receipt, event_ordering)
 
     async def _move_forward(self, conn: AsyncConnection, receipt: Receipt, event_ordering: int) -> bool:
         r = receipts.c

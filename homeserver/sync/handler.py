@@ -16,6 +16,7 @@ from homeserver.account_data import AccountData
 from homeserver.filters import RoomEventFilter
 from homeserver.ids import DeviceID, RoomID, UserID
 from homeserver.notifier import Notifier, Stream
+from homeserver.push.unread import ZERO, main_and_threads
 from homeserver.storage.account_data import AccountDataChange, AccountDataStore
 from homeserver.storage.rooms import Membership
 from homeserver.storage.sync import SyncStore
@@ -124,6 +125,7 @@ class SyncHandler:
         view = _RoomView(req, since, now, ignored, room_account_data, ephemeral, newly_joined)
         rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
         await self._joined_sections(view, joined, rooms["join"])
+        await self._unread_counts(req, rooms["join"])
         await self._other_sections(view, memberships, rooms)
         global_data = [c for c in account_changes if c.room_id is None]
         if since is None and not any(c.type == PUSH_RULES for c in global_data):
@@ -180,6 +182,23 @@ class SyncHandler:
             }
             if newly or _room_has_content(section):
                 out[m.room_id] = section
+
+    async def _unread_counts(self, req: SyncRequest, joined: dict[str, Any]) -> None:
+        """Each joined room's unread notification counts (kept in memory: no query for a live
+        client); per thread with the filter's `unread_thread_notifications`."""
+        if not joined:
+            return
+        counts = await self._sources.unread.for_rooms(req.user_id, [RoomID(r) for r in joined])
+        threaded = req.filter.room.timeline.unread_thread_notifications
+        for room_id, section in joined.items():
+            room = counts.get(RoomID(room_id))
+            if not threaded:
+                section["unread_notifications"] = (room.total() if room else ZERO).json()
+                continue
+            main, threads = main_and_threads(room)
+            section["unread_notifications"] = main.json()
+            if threads:
+                section["unread_thread_notifications"] = {t: c.json() for t, c in threads.items()}
 
     async def _other_sections(
         self, view: _RoomView, memberships: Sequence[Membership], rooms: dict[str, dict[str, Any]]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from homeserver.ids import DeviceID, RoomID, UserID
+from homeserver.push.unread import UnreadCounts
 
 
 class TypingSource(Protocol):
@@ -64,3 +65,4 @@ class SyncSources:
     device_lists: DeviceListSource
     push_rules: PushRuleSource
     key_counts: KeyCountSource
+    unread: UnreadCounts

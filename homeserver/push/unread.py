@@ -1,0 +1,147 @@
+"""Unread notification counts per user, room and thread, for /sync (spec: "Receiving
+notifications"): the push actions above the user's read receipts.
+
+A user's counts are read once (one query, all rooms) and then kept in memory: each committed
+event adds its push actions, so a live client's incremental sync costs no query. A receipt
+moves the read position in the database; a receipt written since the counts were read (the
+notifier remembers where receipts changed) makes the next sync read them again.
+
+While counts are being read, new push actions are held back and added afterwards unless the
+read already saw them (in a room, events commit in stream order: the read saw exactly those
+at or below its highest position there)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from homeserver.ids import RoomID, UserID
+from homeserver.lru import Lru
+from homeserver.notifier import Notifier, Stream
+from homeserver.storage.events import EventToPersist
+from homeserver.storage.push import MAIN_THREAD, PushActionStore, UnreadRow
+
+USERS_CACHED: Final = 50_000
+
+
+@dataclass(frozen=True)
+class Counts:
+    notifications: int
+    highlights: int
+
+    def json(self) -> dict[str, int]:
+        return {"notification_count": self.notifications, "highlight_count": self.highlights}
+
+
+ZERO: Final = Counts(0, 0)
+
+
+@dataclass
+class RoomCounts:
+    threads: dict[str, list[int]] = field(default_factory=dict)  # thread -> [notifs, highlights]
+    upto: int = 0  # the highest stream ordering counted
+
+    def add(self, thread_id: str, stream: int, highlight: bool) -> None:
+        if stream <= self.upto:
+            return  # already counted by the read
+        self.upto = stream
+        counts = self.threads.setdefault(thread_id, [0, 0])
+        counts[0] += 1
+        counts[1] += int(highlight)
+
+    def total(self) -> Counts:
+        return Counts(sum(c[0] for c in self.threads.values()), sum(c[1] for c in self.threads.values()))
+
+    def thread(self, thread_id: str) -> Counts:
+        counts = self.threads.get(thread_id)
+        return Counts(counts[0], counts[1]) if counts else ZERO
+
+
+@dataclass
+class _Entry:
+    receipts_position: int
+    rooms: dict[RoomID, RoomCounts] = field(default_factory=dict)
+    loading: asyncio.Future[None] | None = None
+    held: list[tuple[RoomID, str, int, bool]] = field(default_factory=list)
+
+    def add(self, room_id: RoomID, thread_id: str, stream: int, highlight: bool) -> None:
+        if self.loading is not None:
+            self.held.append((room_id, thread_id, stream, highlight))
+        else:
+            self.rooms.setdefault(room_id, RoomCounts()).add(thread_id, stream, highlight)
+
+    def fill(self, rows: Sequence[UnreadRow]) -> None:
+        for row in rows:
+            room = self.rooms.setdefault(row.room_id, RoomCounts())
+            room.threads[row.thread_id] = [row.notifications, row.highlights]
+            room.upto = max(room.upto, row.max_stream)
+        held, self.held, self.loading = self.held, [], None
+        for room_id, thread_id, stream, highlight in held:
+            self.add(room_id, thread_id, stream, highlight)
+
+
+class UnreadCounts:
+    def __init__(self, store: PushActionStore, notifier: Notifier) -> None:
+        self._store = store
+        self._notifier = notifier
+        self._cache: Lru[UserID, _Entry] = Lru(USERS_CACHED)
+
+    def on_committed(self, items: Sequence[EventToPersist]) -> None:
+        """Push planner listener: count the new push actions of users whose counts are held."""
+        for item in items:
+            for action in item.push_actions:
+                entry = self._cache.get(action.user_id)
+                if entry is not None:
+                    entry.add(item.event.room_id, action.thread_id, item.stream_ordering, action.highlight)
+
+    async def for_rooms(self, user_id: UserID, room_ids: Collection[RoomID]) -> dict[RoomID, RoomCounts]:
+        """The counts of these rooms (rooms without notifications are left out)."""
+        entry = await self._fresh(user_id, room_ids)
+        return {room_id: entry.rooms[room_id] for room_id in room_ids if room_id in entry.rooms}
+
+    async def total(self, user_id: UserID) -> int:
+        """Unread notifications in all the user's rooms (a pusher's badge)."""
+        entry = await self._fresh(user_id, ())
+        return sum(room.total().notifications for room in entry.rooms.values())
+
+    async def _fresh(self, user_id: UserID, room_ids: Collection[RoomID]) -> _Entry:
+        entry = self._cache.get(user_id)
+        if entry is not None and entry.loading is not None:
+            await asyncio.shield(entry.loading)
+        if entry is None or self._cache.get(user_id) is not entry or self._stale(entry, user_id, room_ids):
+            entry = await self._load(user_id)
+        return entry
+
+    def _stale(self, entry: _Entry, user_id: UserID, room_ids: Collection[RoomID]) -> bool:
+        """A receipt of the user's may have moved since the counts were read (a public one
+        is remembered under its room, a private one under the user)."""
+        changed, since = self._notifier.changed_since, entry.receipts_position
+        return changed(Stream.RECEIPTS, user_id, since) or any(
+            changed(Stream.RECEIPTS, room_id, since) for room_id in room_ids
+        )
+
+    async def _load(self, user_id: UserID) -> _Entry:
+        entry = _Entry(self._notifier.positions[Stream.RECEIPTS])
+        loading = entry.loading = asyncio.get_running_loop().create_future()
+        self._cache.put(user_id, entry)
+        try:
+            rows = await self._store.unread(user_id)
+        except BaseException:
+            if self._cache.get(user_id) is entry:
+                self._cache.pop(user_id)
+            raise
+        finally:
+            if not loading.done():
+                loading.set_result(None)
+        entry.fill(rows)
+        return entry
+
+
+def main_and_threads(room: RoomCounts | None) -> tuple[Counts, dict[str, Counts]]:
+    """The main timeline's counts and those of each thread with notifications."""
+    if room is None:
+        return ZERO, {}
+    threads = {t: room.thread(t) for t, c in room.threads.items() if t != MAIN_THREAD and c[0] > 0}
+    return room.thread(MAIN_THREAD), threads
