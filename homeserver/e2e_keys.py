@@ -4,8 +4,7 @@ unused fallback key algorithms that /sync reports to each device.
 
 Local users only for now: users of other servers are left out of query and claim answers
 until federation carries them (Server-Server API: /user/keys/query, /user/keys/claim).
-Not done yet: checking that device keys are signed by the device they name, cross-signing
-keys, /keys/changes."""
+The checks of an upload are in e2e_upload.py; cross-signing keys in cross_signing.py."""
 
 from __future__ import annotations
 
@@ -13,17 +12,17 @@ from typing import Any
 
 import orjson
 
+from homeserver.cross_signing import CrossSigning
 from homeserver.device_lists import DeviceLists
+from homeserver.e2e_signatures import device_ed25519
+from homeserver.e2e_upload import check_device_keys, check_key_signatures, check_keys, short_id
 from homeserver.errors import InvalidParam, MissingParam, TooLarge
 from homeserver.ids import DeviceID, UserID, is_valid_user_id, user_id_server
 from homeserver.lru import Lru
-from homeserver.storage.e2e_keys import Claim, E2eKeyStore, KeyUpload, OneTimeKey
+from homeserver.storage.e2e_keys import Claim, E2eKeyStore, KeyUpload
 
 MAX_USERS = 1000  # users per query or claim
 MAX_DEVICES = 1000  # devices per user in a query; claims in all
-MAX_KEYS = 1000  # one-time or fallback keys per upload
-MAX_KEY_BYTES = 64 * 1024  # one encoded key or device-keys object
-MAX_ID = 255  # bytes of an algorithm name or a key ID
 # Clients take a missing signed_curve25519 count for "unknown" and upload nothing: the
 # count is always given, as other servers do.
 ALWAYS_COUNTED = "signed_curve25519"
@@ -33,9 +32,12 @@ MAX_CACHED_COUNTS = 50_000
 
 
 class E2eKeys:
-    def __init__(self, store: E2eKeyStore, device_lists: DeviceLists, server_name: str) -> None:
+    def __init__(
+        self, store: E2eKeyStore, device_lists: DeviceLists, cross_signing: CrossSigning, server_name: str
+    ) -> None:
         self._store = store
         self._device_lists = device_lists
+        self._cross_signing = cross_signing
         self._server_name = server_name
         # /sync reports these on every response; uploads and claims in this process are the
         # only writers (one writer process, as for the stream positions), so they invalidate.
@@ -44,20 +46,26 @@ class E2eKeys:
 
     async def upload(self, user_id: UserID, device_id: DeviceID, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/upload: check the whole body, store it at once, answer the counts."""
-        upload = KeyUpload(
-            device_keys=_device_keys(body.get("device_keys"), user_id, device_id),
-            one_time_keys=_keys(body.get("one_time_keys"), "one_time_keys"),
-            fallback_keys=_keys(body.get("fallback_keys"), "fallback_keys"),
-        )
-        if len({k.algorithm for k in upload.fallback_keys}) < len(upload.fallback_keys):
+        device_keys = check_device_keys(body.get("device_keys"), user_id, device_id)
+        one_time_keys = check_keys(body.get("one_time_keys"), "one_time_keys")
+        fallback_keys = check_keys(body.get("fallback_keys"), "fallback_keys")
+        if len({k.algorithm for k in fallback_keys}) < len(fallback_keys):
             raise InvalidParam("At most one fallback key per algorithm")
+        if one_time_keys or fallback_keys:
+            ed25519 = device_keys.ed25519 if device_keys else await self._stored_ed25519(user_id, device_id)
+            check_key_signatures([*one_time_keys, *fallback_keys], user_id, device_id, ed25519)
+        upload = KeyUpload(device_keys.key_json if device_keys else None, one_time_keys, fallback_keys)
         self._forget_counts([(user_id, device_id)])
-        stored_device_keys = await self._store.upload(user_id, device_id, upload)
+        device_keys_changed = await self._store.upload(user_id, device_id, upload)
         self._forget_counts([(user_id, device_id)])  # also drops reads that overlapped the write
-        if stored_device_keys:
+        if device_keys_changed:
             await self._device_lists.changed(user_id)
         counts, _ = await self.counts(user_id, device_id)
         return {"one_time_key_counts": counts}
+
+    async def _stored_ed25519(self, user_id: UserID, device_id: DeviceID) -> bytes | None:
+        stored = await self._store.device_keys_of(user_id, device_id)
+        return device_ed25519(orjson.loads(stored), device_id) if stored is not None else None
 
     async def counts(self, user_id: UserID, device_id: DeviceID) -> tuple[dict[str, int], list[str]]:
         """For /sync: the device's one-time key count per algorithm (signed_curve25519
@@ -78,9 +86,10 @@ class E2eKeys:
         for device in devices:
             self._counts.pop(device)
 
-    async def query(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def query(self, requester: UserID, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/query: the device keys of the devices asked for (every device of a user
-        given an empty list), each with unsigned.device_display_name."""
+        given an empty list), each with unsigned.device_display_name, and the users'
+        cross-signing keys."""
         wanted = _query(body.get("device_keys"))
         local = [u for u in wanted if user_id_server(u) == self._server_name]
         answer: dict[str, dict[str, Any]] = {u: {} for u in local}
@@ -96,7 +105,9 @@ class E2eKeys:
                     "device_display_name": found.display_name,
                 }
             answer[found.user_id][found.device_id] = keys
-        return {"device_keys": answer, "failures": {}}
+        result: dict[str, Any] = {"device_keys": answer, "failures": {}}
+        await self._cross_signing.add_to_query(requester, result, local)
+        return result
 
     async def claim(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /keys/claim: one key per device asked for, a one-time key while any is left,
@@ -114,42 +125,6 @@ class E2eKeys:
                 f"{key.algorithm}:{key.key_id}": orjson.loads(key.key_json)
             }
         return {"one_time_keys": answer, "failures": {}}
-
-
-def _device_keys(raw: object, user_id: UserID, device_id: DeviceID) -> str | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        raise InvalidParam("'device_keys' must be an object")
-    if raw.get("user_id") != user_id or raw.get("device_id") != device_id:
-        raise InvalidParam("'device_keys' must name the requesting user and device")
-    algorithms, keys, signatures = raw.get("algorithms"), raw.get("keys"), raw.get("signatures")
-    if not isinstance(algorithms, list) or not all(isinstance(a, str) for a in algorithms):
-        raise InvalidParam("'device_keys.algorithms' must be a list of strings")
-    if not isinstance(keys, dict) or not all(isinstance(k, str) for k in keys.values()):
-        raise InvalidParam("'device_keys.keys' must be an object of strings")
-    if not isinstance(signatures, dict) or not all(isinstance(s, dict) for s in signatures.values()):
-        raise InvalidParam("'device_keys.signatures' must be an object of objects")
-    return _encode(raw, "device_keys")
-
-
-def _keys(raw: object, name: str) -> list[OneTimeKey]:
-    """{"algorithm:key_id": key} as uploaded; a key is a string or an object."""
-    if raw is None:
-        return []
-    if not isinstance(raw, dict):
-        raise InvalidParam(f"'{name}' must be an object")
-    if len(raw) > MAX_KEYS:
-        raise TooLarge(f"At most {MAX_KEYS} keys may be uploaded at once in '{name}'")
-    parsed: list[OneTimeKey] = []
-    for full_id, key in raw.items():
-        algorithm, _, key_id = full_id.partition(":")
-        if not algorithm or not key_id or not _short(algorithm) or not _short(key_id):
-            raise InvalidParam(f"Key IDs in '{name}' must be 'algorithm:key_id'")
-        if not isinstance(key, (str, dict)):
-            raise InvalidParam(f"Each key in '{name}' must be a string or an object")
-        parsed.append(OneTimeKey(algorithm, key_id, _encode(key, name)))
-    return parsed
 
 
 def _query(raw: object) -> dict[UserID, list[str]]:
@@ -185,20 +160,9 @@ def _claims(raw: object) -> list[Claim]:
         if not isinstance(by_device, dict):
             raise InvalidParam(f"The claims for {user_id} must be an object of device IDs")
         for device_id, algorithm in by_device.items():
-            if not isinstance(algorithm, str) or not _short(algorithm) or not _short(device_id):
+            if not isinstance(algorithm, str) or not short_id(algorithm) or not short_id(device_id):
                 raise InvalidParam("Each claim must name a device and an algorithm")
             claims.append(Claim(UserID(user_id), DeviceID(device_id), algorithm))
         if len(claims) > MAX_DEVICES:
             raise TooLarge(f"At most {MAX_DEVICES} keys may be claimed at once")
     return claims
-
-
-def _short(value: str) -> bool:
-    return "\x00" not in value and 0 < len(value.encode()) <= MAX_ID
-
-
-def _encode(value: object, name: str) -> str:
-    encoded = orjson.dumps(value)
-    if len(encoded) > MAX_KEY_BYTES:
-        raise TooLarge(f"A key in '{name}' may be at most {MAX_KEY_BYTES} bytes")
-    return encoded.decode()

@@ -130,6 +130,16 @@ class DuplicateAnnotation(MatrixError):
     status, errcode = 400, "M_DUPLICATE_ANNOTATION"
 
 
+class InvalidSignature(MatrixError):
+    status, errcode = 400, "M_INVALID_SIGNATURE"
+
+
+class WrongRoomKeysVersion(MatrixError):
+    """Carries `current_version`, the backup version keys may be written to."""
+
+    status, errcode = 403, "M_WRONG_ROOM_KEYS_VERSION"
+
+
 class AuthRequired(MatrixError):
     """User-Interactive Auth: 401 carrying the flows, session and completed stages."""
 

@@ -15,12 +15,15 @@ import orjson
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from homeserver.errors import InvalidParam
+from homeserver.e2e_signatures import device_ed25519
+from homeserver.errors import InvalidParam, TooLarge
 from homeserver.ids import DeviceID, UserID
+from homeserver.storage.cross_signing import delete_signatures_in
 from homeserver.storage.database import Database
 from homeserver.storage.tables import devices, e2e_device_keys, e2e_fallback_keys, e2e_one_time_keys
 
 BATCH = 500  # IDs per IN (...)
+MAX_STORED_ONE_TIME_KEYS = 1000  # per device: what an attacker may pile up
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ async def delete_keys_in(conn: AsyncConnection, user_id: str, device_ids: Collec
         if device_ids is not None:
             cond = and_(cond, table.c.device_id.in_(list(device_ids)))
         await conn.execute(delete(table).where(cond))
+    await delete_signatures_in(conn, user_id, device_ids)
 
 
 class E2eKeyStore:
@@ -79,8 +83,8 @@ class E2eKeyStore:
 
     async def upload(self, user_id: UserID, device_id: DeviceID, upload: KeyUpload) -> bool:
         """Store the keys in one transaction; raises InvalidParam (storing nothing) when the
-        device keys or a one-time key ID are already stored with other content. True when
-        the device keys were new."""
+        device's ed25519 key changes or a one-time key ID is already stored with other
+        content. True when the device keys are new or changed."""
         async with self._db.transaction() as conn:
             new_device_keys = False
             if upload.device_keys is not None:
@@ -127,6 +131,13 @@ class E2eKeyStore:
             )
         return found
 
+    async def device_keys_of(self, user_id: UserID, device_id: DeviceID) -> str | None:
+        t = e2e_device_keys.c
+        value = await self._db.fetch_value(
+            select(t.key_json).where(t.user_id == user_id, t.device_id == device_id)
+        )
+        return str(value) if value is not None else None
+
     async def claim(self, claims: Sequence[Claim]) -> list[Claimed]:
         """Take one one-time key of each (device, algorithm), else its fallback key (marked
         used), all in one transaction. Claims of devices with neither are left out."""
@@ -140,17 +151,23 @@ class E2eKeyStore:
 
 
 async def _store_device_keys(conn: AsyncConnection, user_id: str, device_id: str, key_json: str) -> bool:
+    """Store or replace the device keys; True when they changed. A device keeps its ed25519
+    identity key for life: keys naming another one are refused."""
     t = e2e_device_keys.c
-    row = (
-        await conn.execute(select(t.key_json).where(t.user_id == user_id, t.device_id == device_id))
-    ).first()
-    if row is not None:
-        if not _same(row.key_json, key_json):
-            raise InvalidParam("The device keys of this device are already stored and differ")
+    where = (t.user_id == user_id, t.device_id == device_id)
+    row = (await conn.execute(select(t.key_json).where(*where))).first()
+    if row is None:
+        await conn.execute(
+            e2e_device_keys.insert().values(user_id=user_id, device_id=device_id, key_json=key_json)
+        )
+        return True
+    if _same(row.key_json, key_json):
         return False
-    await conn.execute(
-        e2e_device_keys.insert().values(user_id=user_id, device_id=device_id, key_json=key_json)
-    )
+    if device_ed25519(orjson.loads(row.key_json), device_id) != device_ed25519(
+        orjson.loads(key_json), device_id
+    ):
+        raise InvalidParam("The ed25519 key of an existing device cannot change")
+    await conn.execute(update(e2e_device_keys).where(*where).values(key_json=key_json))
     return True
 
 
@@ -176,6 +193,14 @@ async def _store_one_time_keys(
             new.append({"user_id": user_id, "device_id": device_id, **key.__dict__})
         elif not _same(old, key.key_json):
             raise InvalidParam(f"One-time key {key.algorithm}:{key.key_id} already exists with another value")
+    if new:
+        held = await conn.scalar(
+            select(func.count())
+            .select_from(e2e_one_time_keys)
+            .where(t.user_id == user_id, t.device_id == device_id)
+        )
+        if int(held or 0) + len(new) > MAX_STORED_ONE_TIME_KEYS:
+            raise TooLarge(f"A device may hold at most {MAX_STORED_ONE_TIME_KEYS} unclaimed one-time keys")
     for start in range(0, len(new), BATCH):
         await conn.execute(e2e_one_time_keys.insert(), list(new[start : start + BATCH]))
 
