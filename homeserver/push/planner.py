@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import orjson
 
+from homeserver.account_data import AccountData
 from homeserver.events.model import Event
 from homeserver.ids import RoomID, UserID
 from homeserver.lru import Lru
@@ -42,12 +43,22 @@ def thread_of(event: Event | dict[str, Any]) -> str:
     return MAIN_THREAD
 
 
+@dataclass(frozen=True)
+class _UserRules:
+    position: int  # account data stream position when read
+    evaluator: PushEvaluator
+    ignored: frozenset[UserID]
+
+
 class PushPlanner:
-    def __init__(self, states: RoomPushStates, rules: PushRules, notifier: Notifier) -> None:
+    def __init__(
+        self, states: RoomPushStates, rules: PushRules, account_data: AccountData, notifier: Notifier
+    ) -> None:
         self._states = states
         self._rules = rules
+        self._account_data = account_data
         self._notifier = notifier
-        self._evaluators: Lru[UserID, tuple[int, PushEvaluator]] = Lru(RULES_CACHE_SIZE)
+        self._users: Lru[UserID, _UserRules] = Lru(RULES_CACHE_SIZE)
         self._encoded: dict[int, tuple[tuple[Any, ...], str]] = {}
         self._listeners: list[CommitListener] = []
 
@@ -106,7 +117,9 @@ class PushPlanner:
         for user_id in users:
             if user_id == event.sender:
                 continue
-            evaluator = await self._evaluator(user_id)
+            rules = await self._user_rules(user_id)
+            if event.sender in rules.ignored:
+                continue  # spec: "Ignoring Users", no notifications from them
             context = PushContext(
                 user_id,
                 state.version,
@@ -115,7 +128,7 @@ class PushPlanner:
                 state.power_levels,
                 state.create,
             )
-            rule = evaluator.first_match(event, context)
+            rule = rules.evaluator.first_match(event, context)
             if rule is None:
                 continue
             result = result_of(rule.actions)
@@ -123,15 +136,20 @@ class PushPlanner:
                 actions.append(PushAction(user_id, thread, result.highlight, self._encode(rule.actions)))
         return tuple(actions)
 
-    async def _evaluator(self, user_id: UserID) -> PushEvaluator:
-        """The user's compiled rules, read again once their account data has moved."""
-        cached = self._evaluators.get(user_id)
-        if cached is not None and not self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, cached[0]):
-            return cached[1]
+    async def _user_rules(self, user_id: UserID) -> _UserRules:
+        """The user's compiled rules and ignored users, read again once their account data
+        has moved."""
+        cached = self._users.get(user_id)
+        if cached is not None and not self._notifier.changed_since(
+            Stream.ACCOUNT_DATA, user_id, cached.position
+        ):
+            return cached
         position = self._notifier.positions[Stream.ACCOUNT_DATA]
-        evaluator = await self._rules.evaluator(user_id)
-        self._evaluators.put(user_id, (position, evaluator))
-        return evaluator
+        rules = _UserRules(
+            position, await self._rules.evaluator(user_id), await self._account_data.ignored_users(user_id)
+        )
+        self._users.put(user_id, rules)
+        return rules
 
     def _encode(self, actions: tuple[Any, ...]) -> str:
         """Actions as JSON, encoded once per compiled rule."""

@@ -21,7 +21,7 @@ async def wire_notifications(app: web.Application, db: Database) -> None:
     config, notifier, events = app[K.CONFIG], app[K.NOTIFIER], app[K.EVENTS]
     states = RoomPushStates(app[K.ROOMS], events, config.server_name)
     notifier.add_listener(states.on_event)
-    planner = PushPlanner(states, app[K.PUSH_RULES], notifier)
+    planner = PushPlanner(states, app[K.PUSH_RULES], app[K.ACCOUNT_DATA], notifier)
     app[K.PIPELINE].push = planner
     actions = PushActionStore(db)
     app[K.UNREAD_COUNTS] = unread = UnreadCounts(actions, notifier)

@@ -186,3 +186,15 @@ async def test_notifications_bad_input(hs: HomeserverUnderTest) -> None:
     assert (await hs.client().get("/notifications", expect=401))["errcode"] == "M_MISSING_TOKEN"
     huge = await bob.get("/notifications", params={"limit": "1000000"})
     assert huge == {"notifications": []}
+
+
+async def test_ignored_users_do_not_notify(hs: HomeserverUnderTest) -> None:
+    alice, bob, room = await _room(hs)
+    await bob.put(
+        f"/user/{bob.user_id}/account_data/m.ignored_user_list", {"ignored_users": {alice.user_id: {}}}
+    )
+    await _send(alice, room, "hey bob")
+    assert _counts(await bob.get("/sync"), room) == {"notification_count": 0, "highlight_count": 0}
+    await bob.put(f"/user/{bob.user_id}/account_data/m.ignored_user_list", {"ignored_users": {}})
+    await _send(alice, room, "hey bob again")
+    assert _counts(await bob.get("/sync"), room) == {"notification_count": 1, "highlight_count": 1}
