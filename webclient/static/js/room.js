@@ -19,6 +19,7 @@ export class Room {
     this.serverUnread = null; // {notification_count, highlight_count} from /sync when present
     this.lastActive = 0;
     this.inviteSender = null;
+    this.inviteDirect = false;
   }
 
   stateEvent(type, key = "") { return this.state.get(`${type}\u0000${key}`); }
@@ -42,7 +43,16 @@ export class Room {
     return typeof name === "string" && name.trim() ? name : userId;
   }
 
+  // Room version 12 and later: creators outrank everyone and are not in the power levels.
+  isCreator(userId) {
+    const create = this.stateEvent("m.room.create");
+    if (!create || !(Number.parseInt(create.content.room_version || "1", 10) >= 12)) return false;
+    const extra = Array.isArray(create.content.additional_creators) ? create.content.additional_creators : [];
+    return create.sender === userId || extra.includes(userId);
+  }
+
   powerLevel(userId) {
+    if (this.isCreator(userId)) return Infinity;
     const pl = this.stateContent("m.room.power_levels");
     const users = pl.users || {};
     if (typeof users[userId] === "number") return users[userId];
@@ -70,7 +80,12 @@ export class Room {
       this.byId.set(ev.event_id, ev);
       fresh.push(ev);
       this.aggregate(ev);
-      if (!backwards && typeof ev.state_key === "string") this.setState(ev);
+      if (!backwards && typeof ev.state_key === "string") {
+        // Kept for "X is now Y" when the server sends no unsigned.prev_content.
+        const old = this.stateEvent(ev.type, ev.state_key);
+        if (old && !(ev.unsigned && ev.unsigned.prev_content)) ev.localPrev = old.content;
+        this.setState(ev);
+      }
       if (!backwards && ev.origin_server_ts > this.lastActive) this.lastActive = ev.origin_server_ts;
     }
     const shown = fresh.filter((ev) => this.isShown(ev));

@@ -78,7 +78,10 @@ export class Store extends EventTarget {
     room.membership = "invite";
     for (const ev of (data.invite_state || {}).events || []) {
       room.setState(ev);
-      if (ev.type === "m.room.member" && ev.state_key === this.myId) room.inviteSender = ev.sender;
+      if (ev.type === "m.room.member" && ev.state_key === this.myId) {
+        room.inviteSender = ev.sender;
+        room.inviteDirect = (ev.content || {}).is_direct === true;
+      }
     }
     room.lastActive = Date.now();
     this.invites.set(roomId, room);

@@ -2,7 +2,7 @@
 // edit your profile.
 
 import { h, modal, toast } from "../dom.js";
-import { alertError } from "./roomlist.js";
+import { addDirect, alertError } from "./roomlist.js";
 
 export function createRoomDialog(app) {
   const name = h("input", { id: "new-room-name", required: true, maxlength: "255" });
@@ -67,9 +67,7 @@ async function startDirect(app, userId) {
   const existing = ((app.store.accountData.get("m.direct") || {})[userId] || []).find((id) => app.store.rooms.has(id));
   if (existing) { app.openRoom(existing); return; }
   const { room_id: roomId } = await app.api.createRoom({ is_direct: true, invite: [userId], preset: "trusted_private_chat" });
-  const direct = { ...(app.store.accountData.get("m.direct") || {}) };
-  direct[userId] = [...(Array.isArray(direct[userId]) ? direct[userId] : []), roomId];
-  await app.api.setAccountData("m.direct", direct);
+  await addDirect(app, userId, roomId);
   app.openWhenSynced(roomId);
 }
 
@@ -93,7 +91,7 @@ export function directChatDialog(app) {
         };
         results.append(h("li", {}, h("span", { class: "member-name" }, label), " ",
           h("span", { class: "member-id" }, user.user_id),
-          h("button", { type: "button", class: "primary", onclick: start, "aria-label": `Chat with ${label}` }, "Chat")));
+          h("button", { type: "button", class: "primary", onclick: start, "aria-label": `Chat with ${label} (${user.user_id})` }, "Chat")));
       }
     } catch (err) { alertError(err); }
   });

@@ -9,6 +9,7 @@ function inviteItem(app, room) {
   const accept = async () => {
     try {
       await app.api.join(room.id);
+      if (room.inviteDirect && room.inviteSender) await addDirect(app, room.inviteSender, room.id);
       app.openWhenSynced(room.id);
     } catch (err) { alertError(err); }
   };
@@ -42,6 +43,16 @@ function roomItem(app, room) {
       type: "button", class: current ? "room current" : "room", "aria-current": current ? "true" : null,
       dataset: { roomId: room.id }, onclick: () => app.openRoom(room.id),
     }, h("span", { class: "room-name" }, app.store.isDirect(room.id) ? `@ ${name}` : name), badge));
+}
+
+// Records a direct chat in the m.direct account data.
+export async function addDirect(app, userId, roomId) {
+  const direct = { ...(app.store.accountData.get("m.direct") || {}) };
+  const rooms = Array.isArray(direct[userId]) ? direct[userId] : [];
+  if (rooms.includes(roomId)) return;
+  direct[userId] = [...rooms, roomId];
+  app.store.accountData.set("m.direct", direct);
+  await app.api.setAccountData("m.direct", direct);
 }
 
 export function alertError(err) {

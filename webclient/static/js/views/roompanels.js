@@ -5,6 +5,7 @@ import { h, modal, formatDay, formatTime, toast } from "../dom.js";
 import { alertError } from "./roomlist.js";
 
 function role(level) {
+  if (level === Infinity) return "Owner";
   if (level >= 100) return "Admin";
   if (level >= 50) return "Moderator";
   return null;

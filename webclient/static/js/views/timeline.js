@@ -29,7 +29,7 @@ function stateText(room, ev) {
   switch (ev.type) {
     case "m.room.member": {
       const target = c.displayname || ev.state_key;
-      const prev = (ev.unsigned && ev.unsigned.prev_content) || {};
+      const prev = (ev.unsigned && ev.unsigned.prev_content) || ev.localPrev || {};
       if (c.membership === "join" && prev.membership === "join") return `${prev.displayname || ev.state_key} is now ${target}`;
       if (c.membership === "join") return `${target} joined`;
       if (c.membership === "invite") return `${who} invited ${target}`;
