@@ -58,7 +58,9 @@ function walk(src, dst, depth, budget) {
       walk(node, dst, depth + 1, budget); // keep the text, lose the element
       continue;
     }
-    const el = document.createElement(tag === "font" ? "span" : tag);
+    // A link to anything but http(s) or mailto is kept as its text only.
+    const unsafeLink = tag === "a" && !safeHref(node.getAttribute("href") || "");
+    const el = document.createElement(tag === "font" || unsafeLink ? "span" : tag);
     copyAttributes(node, el, tag);
     walk(node, el, depth + 1, budget);
     dst.append(el);
