@@ -81,11 +81,11 @@ class CrossSigning:
         self.master, self.self_signing, self.user_signing = Ed25519(), Ed25519(), Ed25519()
 
     def key(
-        self, which: Ed25519, usage: str, *, signer: Ed25519 | None = None, **changes: Any
+        self, which: Ed25519, purpose: str, /, *, signer: Ed25519 | None = None, **changes: Any
     ) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "user_id": self.user_id,
-            "usage": [usage],
+            "usage": [purpose],
             "keys": {which.key_id: which.public},
         } | changes
         return sign_json(obj, self.user_id, signer) if signer else obj
