@@ -82,6 +82,19 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+def _literal_address(host: str) -> str | None:
+    """The IP address a URL's host spells, also in the old forms inet_aton reads (127.1,
+    0x7f.1, 2130706433) that some HTTP clients connect to without resolving."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Fetched:
     url: str  # after redirects
@@ -122,12 +135,10 @@ class GuardedFetcher:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchFailed("Only http and https URLs can be previewed")
-        try:
-            ipaddress.ip_address(parts.hostname)
-        except ValueError:
-            return  # a host name: the resolver checks what it resolves to
-        if not self._guard.allowed(parts.hostname):
+        address = _literal_address(parts.hostname)
+        if address is not None and not self._guard.allowed(address):
             raise Forbidden("URL previews of this address are not allowed")
+        # Otherwise a host name: the resolver checks what it resolves to.
 
     @staticmethod
     async def _get(
