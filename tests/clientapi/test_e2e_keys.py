@@ -19,7 +19,6 @@ from tests.clientapi.stream_helpers import shared_room, uid
 from tests.clientapi.util import assert_error
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
-
 NO_CROSS_SIGNING = {"master_keys": {}, "self_signing_keys": {}, "user_signing_keys": {}}
 
 
