@@ -4,6 +4,7 @@ The whole module runs in one event loop, shared by the server, Playwright and th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import shutil
@@ -72,15 +73,16 @@ class Person:
 MakePerson = Callable[..., Awaitable[Person]]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def web_hs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HomeserverUnderTest]:
-    data = tmp_path_factory.mktemp("webclient")
-    shutil.copyfile(sqlite_template, data / "homeserver.db")
+@contextlib.asynccontextmanager
+async def running_server(template: Path, data: Path, **changes: Any) -> AsyncIterator[HomeserverUnderTest]:
+    """A homeserver on SQLite (copied from the migrated template) with the test config."""
+    shutil.copyfile(template, data / "homeserver.db")
     config = dataclasses.replace(
         load_config(None, env={}),
         data_dir=str(data),
         password_hashing=PasswordHashing(opslimit=1, memlimit=8192, min_length=8),
         rate_limits=RateLimits(enabled=False),
+        **changes,
     )
     server = HomeserverUnderTest(config)
     await server.start()
@@ -88,6 +90,12 @@ async def web_hs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
         yield server
     finally:
         await server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web_hs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HomeserverUnderTest]:
+    async with running_server(sqlite_template, tmp_path_factory.mktemp("webclient")) as server:
+        yield server
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
