@@ -184,8 +184,13 @@ class MediaService:
         if task is None:
             task = asyncio.create_task(self._make(key, path))
             self._making[key] = task
-            task.add_done_callback(lambda t: (self._making.pop(key, None), t.cancelled() or t.exception()))
-        return await asyncio.shield(task)
+            task.add_done_callback(lambda done: self._made(key, done))
+        return await asyncio.shield(task)  # a client that goes away does not stop the others'
+
+    def _made(self, key: ThumbnailKey, task: asyncio.Task[ThumbnailInfo]) -> None:
+        self._making.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone, that is no error
 
     async def _make(self, key: ThumbnailKey, path: Path) -> ThumbnailInfo:
         source = self._files.content_path(key.sha256)

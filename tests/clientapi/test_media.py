@@ -85,6 +85,13 @@ async def test_file_names_are_sanitised_in_the_header(hs: HomeserverUnderTest) -
     assert alice.last_response.content_disposition.filename == "résumé ✓.txt"
 
 
+async def test_bad_file_names_are_refused(hs: HomeserverUnderTest) -> None:
+    alice = await hs.register("alice")
+    assert_error(await upload(alice, b"x", filename="a\x00b", expect=400), "M_INVALID_PARAM")
+    assert_error(await upload(alice, b"x", filename="n" * 256, expect=400), "M_INVALID_PARAM")
+    assert await media_rows(hs) == 0 and stored_files(hs) == []
+
+
 async def test_identical_uploads_are_stored_once(hs: HomeserverUnderTest) -> None:
     alice, bob = await hs.register("alice"), await hs.register("bob")
     data = os.urandom(5000)
