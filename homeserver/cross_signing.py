@@ -107,7 +107,11 @@ def _parse_key(raw: object, name: str, user_id: UserID, usage: str) -> CrossSign
     if raw.get("user_id") != user_id:
         raise InvalidParam(f"'{name}' must be a key of the requesting user")
     usages = raw.get("usage")
-    if not isinstance(usages, list) or usage not in usages or not set(usages) <= set(BODY_FIELDS.values()):
+    if (
+        not isinstance(usages, list)
+        or usage not in usages
+        or not all(u in BODY_FIELDS.values() for u in usages)
+    ):
         raise InvalidParam(f"'{name}.usage' must hold '{usage}'")
     keys = raw.get("keys")
     if not isinstance(keys, dict) or len(keys) != 1:

@@ -93,6 +93,7 @@ def _bad_uploads(user_id: str) -> list[tuple[str, dict[str, Any], int, str]]:
         ("ssk without any master key", {"self_signing_key": keys.self_signing_key()}, 400, "M_MISSING_PARAM"),
         ("another user's key", {"master_key": keys.master_key(user_id="@mallory:x")}, 400, "M_INVALID_PARAM"),
         ("wrong usage", {"master_key": keys.master_key(usage=["self_signing"])}, 400, "M_INVALID_PARAM"),
+        ("usage not strings", {"master_key": keys.master_key(usage=["master", {}])}, 400, "M_INVALID_PARAM"),
         ("unknown usage", {"master_key": keys.master_key(usage=["master", "admin"])}, 400, "M_INVALID_PARAM"),
         (
             "two keys",
