@@ -109,7 +109,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def new_page(browser: Browser, **context_args: Any) -> tuple[BrowserContext, Page, list[str]]:
-    context = await browser.new_context(service_workers="block", **context_args)
+    context = await browser.new_context(**({"service_workers": "block"} | context_args))
     await context.add_init_script(INIT_SCRIPT)
     page = await context.new_page()
     dialogs: list[str] = []

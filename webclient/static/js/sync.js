@@ -14,6 +14,7 @@ export class Sync {
     this.since = null;
     this.failures = 0;
     this.wsFailures = 0;
+    this.wsWorked = false;
     this.useWs = typeof WebSocket === "function";
     this.stopped = false;
     this.socket = null;
@@ -64,7 +65,7 @@ export class Sync {
     socket.addEventListener("message", (msg) => {
       let frame;
       try { frame = JSON.parse(msg.data); } catch { return; }
-      if (frame.type === "ack" && frame.id === "auth") { acked = true; this.wsFailures = 0; }
+      if (frame.type === "ack" && frame.id === "auth") { acked = true; this.wsWorked = true; }
       else if (frame.type === "sync") this.handle(frame);
       else if (frame.type === "error" && frame.errcode === "M_UNKNOWN_TOKEN") this.loggedOut();
     });
@@ -72,8 +73,9 @@ export class Sync {
       if (this.socket !== socket || this.stopped) return;
       this.socket = null;
       if (event.code === 4401 && acked) { this.loggedOut(); return; }
-      // A socket that never got going (a proxy without WebSocket support): use long-poll.
-      if (!acked && ++this.wsFailures >= 2) this.useWs = false;
+      // Sockets that never got going (a proxy without WebSocket support): use long-poll.
+      // Once one has worked, a failure means the network is down, so keep the socket.
+      if (!acked && !this.wsWorked && ++this.wsFailures >= 2) this.useWs = false;
       this.retry();
     });
   }

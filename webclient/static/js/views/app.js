@@ -30,7 +30,7 @@ export class App {
       h("button", { type: "button", onclick: () => directoryDialog(this) }, "Browse rooms"),
       h("button", { type: "button", onclick: () => directChatDialog(this) }, "Start chat"),
       h("button", { type: "button", onclick: () => profileDialog(this) }, "Profile"),
-      h("button", { type: "button", onclick: () => this.notifier.ask(), class: "notify-btn" }, "Enable notifications"),
+      this.notifyButton = h("button", { type: "button", onclick: () => this.askNotifications(), hidden: !this.canAskNotifications() }, "Enable notifications"),
       h("button", { type: "button", onclick: () => this.logout() }, "Log out"));
     this.sidebar = h("aside", { class: "sidebar" },
       h("header", {}, h("span", { class: "me", title: me }, me)), menu, this.list);
@@ -49,6 +49,13 @@ export class App {
     });
     this.sync.start();
     this.renderRooms();
+  }
+
+  canAskNotifications() { return "Notification" in window && Notification.permission === "default"; }
+
+  async askNotifications() {
+    await this.notifier.ask();
+    this.notifyButton.hidden = !this.canAskNotifications();
   }
 
   renderRooms() {

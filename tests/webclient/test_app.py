@@ -1,0 +1,168 @@
+"""The web client as an app: its headers and manifest, the service worker, the long-poll
+fallback, the reconnecting banner, the phone layout, and screenshots in light and dark."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import orjson
+import pytest
+from playwright.async_api import Browser, WebSocketRoute, expect
+
+from tests.helpers import HomeserverUnderTest
+from tests.webclient.conftest import SCREENSHOTS, MakePerson, Person, new_page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+WS_SYNC = re.compile(r".*/org\.homeserver\.ws/sync.*")
+
+
+async def fetch(url: str) -> tuple[aiohttp.ClientResponse, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        assert resp.status == 200, url
+        return resp, await resp.read()
+
+
+async def test_headers_manifest_and_service_worker(browser: Browser, web_hs: HomeserverUnderTest) -> None:
+    page_resp, _ = await fetch(web_hs.base_url + "/")
+    csp = page_resp.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+    resp, raw = await fetch(web_hs.base_url + "/manifest.webmanifest")
+    assert resp.content_type == "application/manifest+json"
+    manifest = orjson.loads(raw)
+    assert manifest["start_url"] == "/" and manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        resp, _ = await fetch(web_hs.base_url + icon["src"])
+        assert resp.content_type == "image/svg+xml"
+    resp, _ = await fetch(web_hs.base_url + "/sw.js")
+    assert resp.content_type == "text/javascript"
+    context, page, _ = await new_page(browser, service_workers="allow")
+    try:
+        await page.goto(web_hs.base_url + "/")
+        cached = await page.evaluate(
+            """async () => {
+                await navigator.serviceWorker.ready;
+                const cache = await caches.open("app-shell-v1");
+                return (await cache.keys()).map((r) => new URL(r.url).pathname);
+            }"""
+        )
+        assert "/static/js/main.js" in cached and "/" in cached
+        assert not [path for path in cached if path.startswith("/_matrix")]
+    finally:
+        await context.close()
+
+
+async def test_long_poll_when_websockets_fail(person: MakePerson) -> None:
+    alice = await person("alice")
+    bob = await person("bob")
+    sockets: list[str] = []
+    bob.page.on("websocket", lambda ws: sockets.append(ws.url))
+    await bob.context.add_init_script("window.WebSocket = undefined;")
+    await bob.page.reload()
+    room = (await alice.client.post("/createRoom", {"name": "Old school", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room("Old school")
+    await bob.open_room("Old school")
+    await alice.say("over long-poll")
+    await expect(bob.page.locator(".message", has_text="over long-poll")).to_be_visible()
+    await bob.say("and back")
+    await expect(alice.page.locator(".message", has_text="and back")).to_be_visible()
+    assert sockets == []
+
+
+async def test_reconnecting_banner(person: MakePerson) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "Flaky", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    routes: list[WebSocketRoute] = []
+    offline = False
+
+    async def route(ws: WebSocketRoute) -> None:
+        if offline:
+            await ws.close(code=1011)
+            return
+        ws.connect_to_server()
+        routes.append(ws)
+
+    await bob.page.route_web_socket(WS_SYNC, route)
+    await bob.page.reload()
+    await bob.open_room("Flaky")
+    banner = bob.page.locator("#banner")
+    await expect(banner).to_be_hidden()
+    offline = True
+    await routes[-1].close(code=1006)
+    await expect(banner).to_be_visible()
+    await expect(banner).to_have_text("Connection lost. Reconnecting…")
+    await alice.client.put(f"/rooms/{room}/send/m.room.message/away", {"msgtype": "m.text", "body": "while you were away"})
+    offline = False
+    await expect(banner).to_be_hidden(timeout=20000)
+    await expect(bob.page.locator(".message", has_text="while you were away")).to_have_count(1)
+    assert len(routes) == 2
+
+
+async def test_phone_layout(person: MakePerson) -> None:
+    alice = await person("alice")
+    bob = await person("bob", viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
+    room = (await alice.client.post("/createRoom", {"name": "Pocket", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.client.put(f"/rooms/{room}/send/m.room.message/p1", {"msgtype": "m.text", "body": "hello small screen"})
+    await alice.open_room("Pocket")
+    await expect(bob.page.locator(".room-pane")).to_be_hidden()
+    await bob.open_room("Pocket")
+    await expect(bob.page.locator(".sidebar")).to_be_hidden()
+    await expect(bob.page.locator(".message", has_text="hello small screen")).to_be_visible()
+    await bob.say("typed on a phone")
+    await expect(alice.page.locator(".message", has_text="typed on a phone")).to_be_attached()
+    width = await bob.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    await bob.screenshot("phone-room-light")
+    await bob.page.get_by_role("button", name="Back to rooms").click()
+    await expect(bob.page.locator(".sidebar")).to_be_visible()
+
+
+async def conversation(person: MakePerson, dark: bool) -> tuple[Person, Person]:
+    alice, bob = await person("alice", dark=dark), await person("bob", dark=dark)
+    for p in (alice, bob):
+        await p.page.set_viewport_size({"width": 1100, "height": 700})
+    room = (await alice.client.post("/createRoom", {"name": "Design review", "topic": "Friday's mockups", "preset": "public_chat"}))["room_id"]
+    await alice.client.post("/createRoom", {"name": "Random", "preset": "public_chat"})
+    await alice.page.locator(".room-list .room", has_text="Random").wait_for()
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room("Design review")
+    await bob.open_room("Design review")
+    await alice.say("Morning! The new **dark theme** is in; have a look at `app.css`.")
+    await bob.say("Looks great. Two things:\n- the badge is a bit small\n- links need more contrast")
+    first_id = await alice.page.locator(".message", has_text="Looks great").get_attribute("data-event-id")
+    first = alice.page.locator(f'.message[data-event-id="{first_id}"]')
+    await first.hover()
+    await first.get_by_role("button", name="Reply").click()
+    await alice.say("Fair, I'll fix both before lunch")
+    await first.hover()
+    await first.get_by_role("button", name="React").click()
+    await alice.page.get_by_role("button", name="React with 👍").click()
+    await expect(bob.page.locator(".reaction", has_text="👍 1")).to_be_visible()
+    await expect(bob.page.locator(".reply-quote")).to_be_visible()
+    await bob.page.get_by_label("Message", exact=True).type("Thanks")
+    await expect(alice.page.locator(".typing")).to_have_text("Bob is typing…")
+    return alice, bob
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+async def test_screenshots(person: MakePerson, browser: Browser, web_hs: HomeserverUnderTest, dark: bool) -> None:
+    theme = "dark" if dark else "light"
+    alice, bob = await conversation(person, dark)
+    background = await alice.page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == ("rgb(21, 25, 30)" if dark else "rgb(255, 255, 255)")
+    await alice.page.mouse.move(0, 0)
+    await alice.screenshot(f"room-{theme}")
+    await alice.page.get_by_role("button", name="Members").click()
+    await alice.screenshot(f"members-{theme}")
+    context, page, _ = await new_page(browser, color_scheme=theme, viewport={"width": 1100, "height": 700})
+    try:
+        await page.goto(web_hs.base_url + "/")
+        await page.get_by_label("Username").wait_for()
+        await page.screenshot(path=str(SCREENSHOTS / f"login-{theme}.png"))
+    finally:
+        await context.close()
+    assert (SCREENSHOTS / f"room-{theme}.png").stat().st_size > 10000
