@@ -10,11 +10,12 @@ soon as it passes the size limit, and the temporary file is removed whatever hap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
 import secrets
-import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ MEDIA_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MEDIA_ID_LENGTH = 24
 WRITE_BATCH = 1024 * 1024  # bytes gathered before one write in the thread pool
+STALE_TEMP_S = 24 * 3600.0
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -52,10 +54,15 @@ class MediaFiles:
         self._tmp = root / "tmp"
 
     def prepare(self) -> None:
-        """Create the directories and drop temporary files a crash left behind."""
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        """Create the directories and drop temporary files a crash left behind (old ones only:
+        another process sharing the directory may be receiving an upload right now)."""
         for sub in ("content", "thumbnails", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        cutoff = time.time() - STALE_TEMP_S
+        for leftover in self._tmp.iterdir():
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
 
     def content_path(self, sha256: str) -> Path:
         return self.root / "content" / _fanout(sha256)

@@ -4,6 +4,8 @@ and media metadata in the database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -64,12 +66,16 @@ async def test_receive_stops_at_the_limit_and_cleans_up(files: MediaFiles) -> No
     assert files_under(files.root) == []
 
 
-def test_prepare_removes_leftover_temporary_files(tmp_path: Path) -> None:
+def test_prepare_removes_old_leftover_temporary_files(tmp_path: Path) -> None:
     media = MediaFiles(tmp_path / "media")
     media.prepare()
-    (media.root / "tmp" / "half-an-upload").write_bytes(b"x")
+    old, fresh = media.root / "tmp" / "crashed-upload", media.root / "tmp" / "in-flight-upload"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
     media.prepare()
-    assert files_under(media.root) == []
+    assert files_under(media.root) == [fresh]  # another process may still be writing that one
 
 
 @pytest.mark.parametrize(
