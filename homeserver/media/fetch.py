@@ -9,6 +9,7 @@ allowlist holds them. Bodies are read up to a limit, and every hop has a time li
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -106,15 +107,21 @@ class Fetched:
 class GuardedFetcher:
     def __init__(self, guard: AddressGuard, timeout_s: float) -> None:
         self._guard = guard
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
 
     async def fetch(self, url: str, max_bytes: int) -> Fetched:
-        """GET `url` following at most MAX_REDIRECTS redirects; Forbidden for a refused address,
-        FetchFailed for anything else that goes wrong (including a body over `max_bytes`)."""
+        """GET `url` following at most MAX_REDIRECTS redirects, all within the time limit;
+        Forbidden for a refused address, FetchFailed for anything else that goes wrong
+        (including a body over `max_bytes`)."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._follow(url, max_bytes)
+        except TimeoutError:
+            raise FetchFailed("Fetching the URL took too long") from None
+
+    async def _follow(self, url: str, max_bytes: int) -> Fetched:
         connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._guard), limit=4)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
-        ) as session:
+        async with aiohttp.ClientSession(connector=connector, headers={"User-Agent": USER_AGENT}) as session:
             for _ in range(MAX_REDIRECTS + 1):
                 self._check_url(url)
                 try:
@@ -123,7 +130,7 @@ class GuardedFetcher:
                     if isinstance(e.os_error, BlockedAddress):
                         raise Forbidden("URL previews of this address are not allowed") from None
                     raise FetchFailed("Could not fetch the URL") from None
-                except (aiohttp.ClientError, TimeoutError, UnicodeError, ValueError):
+                except (aiohttp.ClientError, UnicodeError, ValueError):
                     raise FetchFailed("Could not fetch the URL") from None
                 if fetched is not None:
                     return fetched

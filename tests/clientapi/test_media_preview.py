@@ -6,6 +6,7 @@ sent to them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -62,7 +63,12 @@ async def site() -> AsyncIterator[Site]:
     async def big(_: web.Request) -> web.Response:
         return web.Response(text="<html>" + "x" * (MAX_PAGE * 2), content_type="text/html")
 
+    async def stalled(_: web.Request) -> web.Response:
+        await asyncio.Event().wait()  # never answers; cancelled when the site closes
+        raise AssertionError("unreachable")
+
     app = web.Application(middlewares=[count])
+    app.router.add_get("/stalled", stalled)
     app.router.add_get("/page", page)
     app.router.add_get("/cat.png", cat)
     app.router.add_get("/big", big)
@@ -153,3 +159,11 @@ async def test_limits_and_bad_urls(make_hs: MakeServer, site: Site) -> None:
         await alice.get(PREVIEW, params={"url": site.url("/page"), "ts": "soon"}, expect=400),
         "M_INVALID_PARAM",
     )
+
+
+async def test_a_page_that_never_answers_is_given_up(make_hs: MakeServer, site: Site) -> None:
+    media = Media(url_preview=UrlPreview(enabled=True, ip_allowlist=("127.0.0.1/32",), timeout_s=0.5))
+    hs = await make_hs(media=media)
+    alice = await hs.register("alice")
+    assert_error(await preview(alice, site.url("/stalled"), 502), "M_UNKNOWN")
+    assert site.hits == ["/stalled"]
