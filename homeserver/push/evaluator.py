@@ -8,8 +8,11 @@ levels), so counting unread notifications costs no query per rule."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, NamedTuple
+
+import orjson
 
 from homeserver.auth.power_levels import notification_level, user_power_level
 from homeserver.events.model import Event
@@ -46,12 +49,39 @@ NO_NOTIFY: Final = PushResult(False, False, None)
 Condition = Callable[[Mapping[str, Any], PushContext], bool]
 
 
+class SharedConditions:
+    """Compiled conditions shared by the evaluators of many users: a condition written the
+    same way (most server-default rules) is compiled once, so that its result for an event
+    can be reused for every member the event reaches (see `first_match`'s memo)."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._known: dict[str, Condition] = {}
+        self._limit = limit
+
+    def get(self, key: str, build: Callable[[], Condition]) -> Condition:
+        condition = self._known.get(key)
+        if condition is None:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            condition = self._known[key] = build()
+        return condition
+
+
 @dataclass(frozen=True)
 class CompiledRule:
     kind: str
     rule_id: str
     actions: tuple[Any, ...]
     conditions: tuple[Condition, ...]
+    shared: bool = field(init=False)
+    memo_key: tuple[int, ...] = field(init=False)
+    legacy: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Same result for every user of one event: no condition reads the user's own context.
+        object.__setattr__(self, "shared", not any(c in _PER_USER for c in self.conditions))
+        object.__setattr__(self, "memo_key", tuple(id(c) for c in self.conditions))
+        object.__setattr__(self, "legacy", self.rule_id in LEGACY_MENTION_RULES)
 
     def matches(self, event: Mapping[str, Any], context: PushContext) -> bool:
         return all(condition(event, context) for condition in self.conditions)
@@ -60,25 +90,38 @@ class CompiledRule:
 class PushEvaluator:
     """One user's enabled rules in the order they are checked."""
 
-    def __init__(self, ruleset: Ruleset) -> None:
+    def __init__(self, ruleset: Ruleset, shared: SharedConditions | None = None) -> None:
         self.rules = tuple(
-            compile_rule(kind, rule)
+            compile_rule(kind, rule, shared)
             for kind in KINDS
             for rule in ruleset.get(kind, ())
             if isinstance(rule, dict) and rule.get("enabled") is True
         )
 
-    def first_match(self, event: Event | Mapping[str, Any], context: PushContext) -> CompiledRule | None:
-        """The first enabled rule that matches the event (None for the user's own events)."""
+    def first_match(
+        self,
+        event: Event | Mapping[str, Any],
+        context: PushContext,
+        memo: dict[tuple[int, ...], bool] | None = None,
+    ) -> CompiledRule | None:
+        """The first enabled rule that matches the event (None for the user's own events).
+        `memo`: results of shared rules for this event, kept across the users it reaches."""
         fields = event.pdu if isinstance(event, Event) else event
         if fields.get("sender") == context.user_id:
             return None  # spec: never notify users of their own events
         content = fields.get("content")
         has_mentions = isinstance(content, Mapping) and "m.mentions" in content
         for rule in self.rules:
-            if has_mentions and rule.rule_id in LEGACY_MENTION_RULES:
+            if has_mentions and rule.legacy:
                 continue  # spec ("Mentioning"): m.mentions switches off the body-based rules
-            if rule.matches(fields, context):
+            if memo is not None and rule.shared:
+                key = rule.memo_key
+                hit = memo.get(key)
+                if hit is None:
+                    hit = memo[key] = rule.matches(fields, context)
+            else:
+                hit = rule.matches(fields, context)
+            if hit:
                 return rule
         return None
 
@@ -104,20 +147,35 @@ def result_of(actions: tuple[Any, ...] | list[Any]) -> PushResult:
     )
 
 
-def compile_rule(kind: str, rule: Rule) -> CompiledRule:
+def compile_rule(kind: str, rule: Rule, shared: SharedConditions | None = None) -> CompiledRule:
     rule_id = str(rule.get("rule_id"))
     actions = tuple(rule.get("actions") or ())
+
+    def build(key: Any, make: Callable[[], Condition]) -> Condition:
+        if shared is None:
+            return make()
+        try:
+            encoded = orjson.dumps([kind, key], option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # not JSON (cannot come from stored rules)
+            return make()
+        return shared.get(encoded, make)
+
     conditions: tuple[Condition, ...]
     if kind == "content":
         pattern = rule.get("pattern")
-        conditions = (_event_match(BODY_PATH, pattern) if isinstance(pattern, str) else _never,)
+        conditions = (
+            build(pattern, lambda: _event_match(BODY_PATH, pattern)) if isinstance(pattern, str) else _never,
+        )
     elif kind == "room":
-        conditions = (lambda event, _: event.get("room_id") == rule_id,)
+        conditions = (build(rule_id, lambda: lambda event, _: event.get("room_id") == rule_id),)
     elif kind == "sender":
-        conditions = (lambda event, _: event.get("sender") == rule_id,)
+        conditions = (build(rule_id, lambda: lambda event, _: event.get("sender") == rule_id),)
     else:
         raw = rule.get("conditions", [])
-        conditions = tuple(compile_condition(c) for c in raw) if isinstance(raw, list) else (_never,)
+        if isinstance(raw, list):
+            conditions = tuple(build(c, partial(compile_condition, c)) for c in raw)
+        else:
+            conditions = (_never,)
     return CompiledRule(kind, rule_id, actions, conditions)
 
 
@@ -243,3 +301,7 @@ def _sender_permission(key: str) -> Condition:
         return level >= needed
 
     return condition
+
+
+# Conditions whose result depends on the user the event is evaluated for.
+_PER_USER: Final = frozenset({_contains_display_name})

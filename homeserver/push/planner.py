@@ -114,6 +114,7 @@ class PushPlanner:
         thread = thread_of(event)
         actions = []
         member_count = len(state.joined)
+        memo: dict[tuple[int, ...], bool] = {}  # shared rules' results for this event
         for user_id in users:
             if user_id == event.sender:
                 continue
@@ -128,7 +129,7 @@ class PushPlanner:
                 state.power_levels,
                 state.create,
             )
-            rule = rules.evaluator.first_match(event, context)
+            rule = rules.evaluator.first_match(event, context, memo)
             if rule is None:
                 continue
             result = result_of(rule.actions)

@@ -16,7 +16,7 @@ from homeserver.account_data import AccountData
 from homeserver.errors import NotFound, TooLarge
 from homeserver.ids import UserID
 from homeserver.push.edits import delete_rule, put_rule, set_attribute
-from homeserver.push.evaluator import PushEvaluator
+from homeserver.push.evaluator import PushEvaluator, SharedConditions
 from homeserver.push.rules import Rule, Ruleset, UserRules, user_rules_from_ruleset
 from homeserver.rooms.heads import KeyedLocks
 from homeserver.storage.account_data import AccountDataStore
@@ -30,6 +30,7 @@ class PushRules:
         self._store = store
         self._account_data = account_data
         self._locks = KeyedLocks()
+        self._shared = SharedConditions()  # conditions compiled once for all users
 
     async def user_rules(self, user_id: UserID) -> UserRules:
         content = await self._store.get(user_id, None, PUSH_RULES)
@@ -48,7 +49,7 @@ class PushRules:
         return {"global": user_rules_from_ruleset(None).render(user_id)}
 
     async def evaluator(self, user_id: UserID) -> PushEvaluator:
-        return PushEvaluator(await self.ruleset(user_id))
+        return PushEvaluator(await self.ruleset(user_id), self._shared)
 
     async def rule(self, user_id: UserID, kind: str, rule_id: str) -> Rule:
         for rule in (await self.ruleset(user_id))[kind]:
