@@ -76,12 +76,14 @@ class CompiledRule:
     shared: bool = field(init=False)
     memo_key: tuple[int, ...] = field(init=False)
     legacy: bool = field(init=False)
+    result: PushResult = field(init=False)  # what the actions mean
 
     def __post_init__(self) -> None:
         # Same result for every user of one event: no condition reads the user's own context.
         object.__setattr__(self, "shared", not any(c in _PER_USER for c in self.conditions))
         object.__setattr__(self, "memo_key", tuple(id(c) for c in self.conditions))
         object.__setattr__(self, "legacy", self.rule_id in LEGACY_MENTION_RULES)
+        object.__setattr__(self, "result", result_of(self.actions))
 
     def matches(self, event: Mapping[str, Any], context: PushContext) -> bool:
         return all(condition(event, context) for condition in self.conditions)
@@ -110,24 +112,45 @@ class PushEvaluator:
         if fields.get("sender") == context.user_id:
             return None  # spec: never notify users of their own events
         content = fields.get("content")
-        has_mentions = isinstance(content, Mapping) and "m.mentions" in content
+        has_mentions = (type(content) is dict or isinstance(content, Mapping)) and "m.mentions" in content
         for rule in self.rules:
             if has_mentions and rule.legacy:
                 continue  # spec ("Mentioning"): m.mentions switches off the body-based rules
-            if memo is not None and rule.shared:
-                key = rule.memo_key
-                hit = memo.get(key)
-                if hit is None:
-                    hit = memo[key] = rule.matches(fields, context)
-            else:
+            hit: bool | None
+            if memo is None:
                 hit = rule.matches(fields, context)
+            elif rule.shared:
+                hit = memo.get(rule.memo_key)
+                if hit is None:
+                    hit = memo[rule.memo_key] = rule.matches(fields, context)
+            else:
+                hit = _matches_with_memo(rule, fields, context, memo)
             if hit:
                 return rule
         return None
 
     def evaluate(self, event: Event | Mapping[str, Any], context: PushContext) -> PushResult:
         rule = self.first_match(event, context)
-        return NO_NOTIFY if rule is None else result_of(rule.actions)
+        return NO_NOTIFY if rule is None else rule.result
+
+
+def _matches_with_memo(
+    rule: CompiledRule, event: Mapping[str, Any], context: PushContext, memo: dict[tuple[int, ...], bool]
+) -> bool:
+    """A rule with a condition about the user: the other conditions' results are shared (a
+    condition holding the user's ID is an object of its own, so its result is theirs)."""
+    hit: bool | None
+    for condition in rule.conditions:
+        if condition in _PER_USER:
+            hit = condition(event, context)
+        else:
+            key = (id(condition),)
+            hit = memo.get(key)
+            if hit is None:
+                hit = memo[key] = condition(event, context)
+        if not hit:
+            return False
+    return True
 
 
 def result_of(actions: tuple[Any, ...] | list[Any]) -> PushResult:
@@ -233,9 +256,11 @@ def lookup(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     """The value at `path`, or _MISSING."""
     value: Any = event
     for part in path:
-        if not isinstance(value, Mapping) or part not in value:
+        if type(value) is not dict and not isinstance(value, Mapping):  # dict: the fast path
             return _MISSING
-        value = value[part]
+        value = value.get(part, _MISSING)
+        if value is _MISSING:
+            return _MISSING
     return value
 
 

@@ -9,6 +9,7 @@ pattern."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -76,4 +77,9 @@ class Glob:
 
 def contains_words(value: str, words: str) -> bool:
     """Whether `words` occurs in `value`, case-insensitively, between word boundaries."""
-    return re.search(_NOT_AFTER_WORD + re.escape(words) + _NOT_BEFORE_WORD, value, _FLAGS) is not None
+    return _words_pattern(words).search(value) is not None
+
+
+@functools.lru_cache(maxsize=4096)  # a display name is looked for in every message of its rooms
+def _words_pattern(words: str) -> re.Pattern[str]:
+    return re.compile(_NOT_AFTER_WORD + re.escape(words) + _NOT_BEFORE_WORD, _FLAGS)

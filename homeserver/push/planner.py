@@ -20,7 +20,7 @@ from homeserver.events.model import Event
 from homeserver.ids import RoomID, UserID
 from homeserver.lru import Lru
 from homeserver.notifier import Notifier, Stream
-from homeserver.push.evaluator import PushContext, PushEvaluator, result_of
+from homeserver.push.evaluator import PushContext, PushEvaluator
 from homeserver.push.room_state import RoomPushState, RoomPushStates
 from homeserver.push.service import PushRules
 from homeserver.storage.events import EventToPersist
@@ -118,7 +118,7 @@ class PushPlanner:
         for user_id in users:
             if user_id == event.sender:
                 continue
-            rules = await self._user_rules(user_id)
+            rules = self._cached_rules(user_id) or await self._user_rules(user_id)
             if event.sender in rules.ignored:
                 continue  # spec: "Ignoring Users", no notifications from them
             context = PushContext(
@@ -132,19 +132,19 @@ class PushPlanner:
             rule = rules.evaluator.first_match(event, context, memo)
             if rule is None:
                 continue
-            result = result_of(rule.actions)
-            if result.notify:
-                actions.append(PushAction(user_id, thread, result.highlight, self._encode(rule.actions)))
+            if rule.result.notify:
+                actions.append(PushAction(user_id, thread, rule.result.highlight, self._encode(rule.actions)))
         return tuple(actions)
+
+    def _cached_rules(self, user_id: UserID) -> _UserRules | None:
+        cached = self._users.get(user_id)
+        if cached is None or self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, cached.position):
+            return None
+        return cached
 
     async def _user_rules(self, user_id: UserID) -> _UserRules:
         """The user's compiled rules and ignored users, read again once their account data
         has moved."""
-        cached = self._users.get(user_id)
-        if cached is not None and not self._notifier.changed_since(
-            Stream.ACCOUNT_DATA, user_id, cached.position
-        ):
-            return cached
         position = self._notifier.positions[Stream.ACCOUNT_DATA]
         rules = _UserRules(
             position, await self._rules.evaluator(user_id), await self._account_data.ignored_users(user_id)
