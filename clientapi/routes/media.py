@@ -12,7 +12,7 @@ import re
 from aiohttp import web
 
 from clientapi.media_serving import file_response
-from clientapi.middleware import public, requester
+from clientapi.middleware import guest_allowed, public, requester
 from clientapi.responses import json_response
 from homeserver.appkeys import MEDIA
 from homeserver.errors import InvalidParam, MissingParam
@@ -63,10 +63,12 @@ async def media_config(request: web.Request) -> web.Response:
     return json_response({"m.upload.size": request.app[MEDIA].max_upload_size})
 
 
+@guest_allowed  # spec: "Guest access" lists the authenticated download and thumbnail
 async def download(request: web.Request) -> web.StreamResponse:
     return await _download(request, legacy=False)
 
 
+@guest_allowed
 async def thumbnail(request: web.Request) -> web.StreamResponse:
     return await _thumbnail(request, legacy=False)
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from homeserver.config import Media, RateLimit, RateLimits
+from homeserver.config import Media, RateLimit, RateLimits, Registration
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.media_helpers import (
     MEDIA_V1,
@@ -197,6 +197,20 @@ async def test_authentication_required(hs: HomeserverUnderTest) -> None:
     assert alice.access_token is not None
     path = download_path(mxc) + "?access_token=" + alice.access_token
     assert_error(await anon.get(path, expect=401), "M_MISSING_TOKEN")
+    assert await media_rows(hs) == 1
+
+
+async def test_guests_may_download_but_not_upload(make_hs: MakeServer) -> None:
+    hs = await make_hs(registration=Registration(allow_guests=True))
+    alice = await hs.register("alice")
+    mxc = await upload(alice, image_bytes((64, 64)), "image/png")
+    result = await hs.client().post("/register", {}, params={"kind": "guest"})
+    guest = hs.client(result["access_token"])
+    assert await guest.get(download_path(mxc)) == await alice.get(download_path(mxc))
+    await guest.get(thumbnail_path(mxc), params={"width": "32", "height": "32"})
+    assert guest.last_response.headers["Content-Type"] == "image/png"
+    assert_error(await upload(guest, b"x", expect=403), "M_GUEST_ACCESS_FORBIDDEN")
+    assert_error(await guest.post("/_matrix/media/v1/create", expect=403), "M_GUEST_ACCESS_FORBIDDEN")
     assert await media_rows(hs) == 1
 
 
