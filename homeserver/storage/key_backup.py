@@ -21,7 +21,7 @@ from homeserver.storage.database import Database
 from homeserver.storage.tables import e2e_room_key_versions, e2e_room_keys
 
 BATCH = 500
-CREATE_ATTEMPTS = 3  # two clients creating a version at once on PostgreSQL race for the number
+ATTEMPTS = 3  # on PostgreSQL, concurrent writers may race for a new version number or session row
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class KeyBackupStore:
     async def create(self, user_id: UserID, algorithm: str, auth_data: str) -> int:
         """A new version, which becomes the current one."""
         v = e2e_room_key_versions.c
-        for attempt in range(CREATE_ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             try:
                 async with self._db.transaction() as conn:
                     newest = await conn.scalar(select(func.max(v.version)).where(v.user_id == user_id))
@@ -79,7 +79,7 @@ class KeyBackupStore:
                     )
                     return version
             except IntegrityError:
-                if attempt == CREATE_ATTEMPTS - 1:
+                if attempt == ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -139,24 +139,14 @@ class KeyBackupStore:
         """Store the keys that are new or that `replaces` their stored key: the etag moves
         when anything was written. Raises `NotCurrentVersion` unless `version` is the
         current one, `BackupFull` past `max_count` keys; nothing is written then."""
-        async with self._db.transaction() as conn:
-            current = await _current(conn, user_id)
-            if current != version:
-                raise NotCurrentVersion(current)
-            stored = await _stored_keys(conn, user_id, version, keys)
-            new = [key for key in keys if (key.room_id, key.session_id) not in stored]
-            better = [
-                key
-                for key in keys
-                if (old := stored.get((key.room_id, key.session_id))) is not None and replaces(old, key)
-            ]
-            count = await _count(conn, user_id, version)
-            if count + len(new) > max_count:
-                raise BackupFull(max_count)
-            await _insert(conn, user_id, version, new)
-            await _update(conn, user_id, version, better)
-            etag = await _touch(conn, user_id, version, bool(new or better))
-            return Written(etag, count + len(new))
+        for attempt in range(ATTEMPTS):
+            try:
+                async with self._db.transaction() as conn:
+                    return await _put_keys(conn, user_id, version, keys, replaces, max_count)
+            except IntegrityError:  # a concurrent upload inserted one of the new sessions
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def get_keys(
         self, user_id: UserID, version: int, room_id: str | None = None, session_id: str | None = None
@@ -189,6 +179,33 @@ class BackupFull(Exception):
     def __init__(self, max_count: int) -> None:
         super().__init__(f"A backup holds at most {max_count} keys")
         self.max_count = max_count
+
+
+async def _put_keys(
+    conn: AsyncConnection,
+    user_id: str,
+    version: int,
+    keys: Sequence[RoomKey],
+    replaces: Replaces,
+    max_count: int,
+) -> Written:
+    current = await _current(conn, user_id)
+    if current != version:
+        raise NotCurrentVersion(current)
+    stored = await _stored_keys(conn, user_id, version, keys)
+    new = [key for key in keys if (key.room_id, key.session_id) not in stored]
+    better = [
+        key
+        for key in keys
+        if (old := stored.get((key.room_id, key.session_id))) is not None and replaces(old, key)
+    ]
+    count = await _count(conn, user_id, version)
+    if count + len(new) > max_count:
+        raise BackupFull(max_count)
+    await _insert(conn, user_id, version, new)
+    await _update(conn, user_id, version, better)
+    etag = await _touch(conn, user_id, version, bool(new or better))
+    return Written(etag, count + len(new))
 
 
 def _scope(user_id: str, version: int, room_id: str | None, session_id: str | None) -> list[Any]:
@@ -237,11 +254,15 @@ async def _stored_keys(
                 k.forwarded_count,
                 k.is_verified,
                 k.session_data,
-            ).where(
+            )
+            .where(
                 k.user_id == user_id,
                 k.version == version,
                 tuple_(k.room_id, k.session_id).in_(pairs[start : start + BATCH]),
             )
+            # Locked until commit (PostgreSQL; SQLite serialises writers): a concurrent
+            # upload of the same session waits, then compares with what this one kept.
+            .with_for_update()
         )
         stored.update({(r.room_id, r.session_id): _room_key(r) for r in rows})
     return stored

@@ -4,6 +4,7 @@ wins, etag and count, writes to a version that is not the current one, and bad i
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -228,3 +229,12 @@ async def test_bad_bodies_and_ids(hs: HomeserverUnderTest) -> None:
     assert_error(await alice.post("/room_keys/version", huge, expect=413), "M_TOO_LARGE")
     assert_error(await alice.get("/room_keys/version/" + "9" * 40, expect=404), "M_NOT_FOUND")
     assert (await alice.get("/room_keys/version"))["version"] == version  # nothing new was created
+
+
+async def test_concurrent_uploads_of_one_session_keep_the_best(hs: HomeserverUnderTest) -> None:
+    alice = await hs.register("alice")
+    version = await create(alice)
+    path = f"/room_keys/keys/{ROOM}/s?version={version}"
+    results = await asyncio.gather(*(alice.put(path, session(first=i, tag=str(i))) for i in range(6, 0, -1)))
+    assert all(r["count"] == 1 for r in results)
+    assert await alice.get(path) == session(first=1, tag="1")
