@@ -29,6 +29,9 @@ THUMBNAIL = "/thumbnail/{server_name}/{media_id}"
 
 
 def _upload(request: web.Request) -> Upload:
+    """The body as a stream of chunks. Reading `request.content` directly skips aiohttp's
+    client_max_size (max_request_body_bytes, applied by request.read() for JSON bodies): the
+    media service applies media.max_upload_size while the chunks go to disk instead."""
     return Upload(
         chunks=request.content.iter_chunked(CHUNK),
         declared_length=request.content_length,

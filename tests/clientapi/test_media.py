@@ -118,6 +118,15 @@ async def test_range_requests(hs: HomeserverUnderTest) -> None:
     assert alice.last_response.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
 
 
+async def test_r0_media_paths_for_older_clients(hs: HomeserverUnderTest) -> None:
+    alice = await hs.register("alice")
+    mxc = (await alice.post("/_matrix/media/r0/upload", data=b"old style"))["content_uri"]
+    assert await alice.get(download_path(mxc)) == b"old style"
+    assert await alice.get("/_matrix/media/r0/config") == {"m.upload.size": 50 * 1024 * 1024}
+    # The client API's r0 aliasing leaves the media paths alone.
+    assert_error(await alice.get("/_matrix/client/r0/media/config", expect=404), "M_UNRECOGNIZED")
+
+
 async def test_config(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     for path in (f"{MEDIA_V1}/config", "/_matrix/media/v3/config"):
