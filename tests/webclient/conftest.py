@@ -22,8 +22,14 @@ from tests.helpers import HomeserverUnderTest, MatrixClient
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 # Desktop notifications are recorded instead of shown; a flag tells whether any script ran.
@@ -93,7 +99,9 @@ async def running_server(template: Path, data: Path, **changes: Any) -> AsyncIte
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def web_hs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HomeserverUnderTest]:
+async def web_hs(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[HomeserverUnderTest]:
     async with running_server(sqlite_template, tmp_path_factory.mktemp("webclient")) as server:
         yield server
 
@@ -135,7 +143,11 @@ async def person(browser: Browser, web_hs: HomeserverUnderTest) -> AsyncIterator
             browser, color_scheme="dark" if dark else "light", **context_args
         )
         contexts.append(context)
-        session = {"access_token": client.access_token, "user_id": client.user_id, "device_id": client.device_id}
+        session = {
+            "access_token": client.access_token,
+            "user_id": client.user_id,
+            "device_id": client.device_id,
+        }
         await page.goto(web_hs.base_url + "/")
         await page.evaluate("s => localStorage.setItem('mx.session', s)", orjson.dumps(session).decode())
         await page.reload()

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def token_hs(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[HomeserverUnderTest]:
+async def token_hs(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[HomeserverUnderTest]:
     data = tmp_path_factory.mktemp("webclient-token")
     async with running_server(sqlite_template, data, registration=Registration(require_token=True)) as server:
         await server.app[REGISTRATION_TOKENS].create("letmein", None, None, now_ms())
@@ -33,7 +35,9 @@ async def fill_register(page: Page, username: str, password: str = DEFAULT_PASSW
     await page.get_by_label("Password").fill(password)
 
 
-async def test_register_with_token_reload_logout_login(browser: Browser, token_hs: HomeserverUnderTest) -> None:
+async def test_register_with_token_reload_logout_login(
+    browser: Browser, token_hs: HomeserverUnderTest
+) -> None:
     context, page, _ = await new_page(browser)
     try:
         await page.goto(token_hs.base_url + "/")
@@ -71,7 +75,9 @@ async def test_register_with_token_reload_logout_login(browser: Browser, token_h
         await context.close()
 
 
-async def test_register_without_token_and_chat(browser: Browser, web_hs: HomeserverUnderTest, person: MakePerson) -> None:
+async def test_register_without_token_and_chat(
+    browser: Browser, web_hs: HomeserverUnderTest, person: MakePerson
+) -> None:
     alice = await person("alice")
     context, page, _ = await new_page(browser)
     try:
@@ -79,7 +85,9 @@ async def test_register_without_token_and_chat(browser: Browser, web_hs: Homeser
         await fill_register(page, "erin")
         await page.get_by_role("button", name="Create account").click()
         await expect(page.locator(".sidebar .me")).to_have_text("@erin:localhost")
-        room = (await alice.client.post("/createRoom", {"name": "Welcome", "invite": ["@erin:localhost"]}))["room_id"]
+        room = (await alice.client.post("/createRoom", {"name": "Welcome", "invite": ["@erin:localhost"]}))[
+            "room_id"
+        ]
         await page.get_by_role("button", name="Accept invite to Welcome").click()
         await expect(page.locator(".room-title")).to_have_text("Welcome")
         box = page.get_by_label("Message", exact=True)

@@ -60,7 +60,9 @@ async def test_long_poll_when_websockets_fail(person: MakePerson) -> None:
     bob.page.on("websocket", lambda ws: sockets.append(ws.url))
     await bob.context.add_init_script("window.WebSocket = undefined;")
     await bob.page.reload()
-    room = (await alice.client.post("/createRoom", {"name": "Old school", "preset": "public_chat"}))["room_id"]
+    room = (await alice.client.post("/createRoom", {"name": "Old school", "preset": "public_chat"}))[
+        "room_id"
+    ]
     await bob.client.post(f"/join/{room}")
     await alice.open_room("Old school")
     await bob.open_room("Old school")
@@ -94,7 +96,9 @@ async def test_reconnecting_banner(person: MakePerson) -> None:
     await routes[-1].close(code=1006)
     await expect(banner).to_be_visible()
     await expect(banner).to_have_text("Connection lost. Reconnecting…")
-    await alice.client.put(f"/rooms/{room}/send/m.room.message/away", {"msgtype": "m.text", "body": "while you were away"})
+    await alice.client.put(
+        f"/rooms/{room}/send/m.room.message/away", {"msgtype": "m.text", "body": "while you were away"}
+    )
     offline = False
     await expect(banner).to_be_hidden(timeout=20000)
     await expect(bob.page.locator(".message", has_text="while you were away")).to_have_count(1)
@@ -106,7 +110,9 @@ async def test_phone_layout(person: MakePerson) -> None:
     bob = await person("bob", viewport={"width": 390, "height": 780}, is_mobile=True, has_touch=True)
     room = (await alice.client.post("/createRoom", {"name": "Pocket", "preset": "public_chat"}))["room_id"]
     await bob.client.post(f"/join/{room}")
-    await alice.client.put(f"/rooms/{room}/send/m.room.message/p1", {"msgtype": "m.text", "body": "hello small screen"})
+    await alice.client.put(
+        f"/rooms/{room}/send/m.room.message/p1", {"msgtype": "m.text", "body": "hello small screen"}
+    )
     await alice.open_room("Pocket")
     await expect(bob.page.locator(".room-pane")).to_be_hidden()
     await bob.open_room("Pocket")
@@ -125,7 +131,11 @@ async def conversation(person: MakePerson, dark: bool) -> tuple[Person, Person]:
     alice, bob = await person("alice", dark=dark), await person("bob", dark=dark)
     for p in (alice, bob):
         await p.page.set_viewport_size({"width": 1100, "height": 700})
-    room = (await alice.client.post("/createRoom", {"name": "Design review", "topic": "Friday's mockups", "preset": "public_chat"}))["room_id"]
+    room = (
+        await alice.client.post(
+            "/createRoom", {"name": "Design review", "topic": "Friday's mockups", "preset": "public_chat"}
+        )
+    )["room_id"]
     await alice.client.post("/createRoom", {"name": "Random", "preset": "public_chat"})
     await alice.page.locator(".room-list .room", has_text="Random").wait_for()
     await bob.client.post(f"/join/{room}")
@@ -149,9 +159,11 @@ async def conversation(person: MakePerson, dark: bool) -> tuple[Person, Person]:
 
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
-async def test_screenshots(person: MakePerson, browser: Browser, web_hs: HomeserverUnderTest, dark: bool) -> None:
+async def test_screenshots(
+    person: MakePerson, browser: Browser, web_hs: HomeserverUnderTest, dark: bool
+) -> None:
     theme = "dark" if dark else "light"
-    alice, bob = await conversation(person, dark)
+    alice, _ = await conversation(person, dark)
     background = await alice.page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == ("rgb(21, 25, 30)" if dark else "rgb(255, 255, 255)")
     await alice.page.mouse.move(0, 0)

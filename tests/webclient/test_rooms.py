@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.webclient.conftest import MakePerson
+from tests.webclient.conftest import MakePerson, Person
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -57,9 +57,8 @@ async def test_private_room_invite_accept_and_decline(person: MakePerson) -> Non
     assert bob_member[0]["content"]["membership"] == "leave"
 
 
-async def current_room(p: object) -> str:
-    page = p.page  # type: ignore[attr-defined]
-    room_id = await page.locator(".room-list .room.current").get_attribute("data-room-id")
+async def current_room(p: Person) -> str:
+    room_id = await p.page.locator(".room-list .room.current").get_attribute("data-room-id")
     assert room_id
     return str(room_id)
 
@@ -116,7 +115,9 @@ async def test_member_roles_settings_and_profile(person: MakePerson) -> None:
     await bob.client.post(f"/join/{room}")
     await bob.open_room("Committee")
     await bob.page.get_by_role("button", name="Members").click()
-    await expect(bob.page.locator(".members li", has_text=alice.user_id).locator(".role")).to_have_text("Owner")
+    await expect(bob.page.locator(".members li", has_text=alice.user_id).locator(".role")).to_have_text(
+        "Owner"
+    )
     await expect(bob.page.locator(".members li", has_text=bob.user_id).locator(".role")).to_have_count(0)
     await bob.page.get_by_role("button", name="Close").click()
 

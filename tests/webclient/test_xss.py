@@ -21,8 +21,9 @@ HOSTILE_HTML = [
     f'<svg><animate onbegin="{PAYLOAD}" attributeName="x" dur="1s"/></svg>',
     f'<iframe src="javascript:{PAYLOAD}"></iframe><object data="javascript:alert(1)"></object>',
     f'<div onclick="{PAYLOAD}" style="position:fixed;inset:0">click me div</div>',
-    f'<noscript><p title="</noscript><img src=x onerror=\'{PAYLOAD}\'>"></noscript>',
-    f'<math><mtext><table><mglyph><style><img src=x onerror="{PAYLOAD}"></style></mglyph></table></mtext></math>',
+    f"<noscript><p title=\"</noscript><img src=x onerror='{PAYLOAD}'>\"></noscript>",
+    f'<math><mtext><table><mglyph><style><img src=x onerror="{PAYLOAD}">'
+    "</style></mglyph></table></mtext></math>",
     f'<form action="javascript:alert(1)"><button>go</button></form><input autofocus onfocus="{PAYLOAD}">',
     f'<details open ontoggle="{PAYLOAD}"><summary>sum</summary>x</details>',
     '<a href="https://example.org/ok" target="_self" rel="opener">safe link</a>',
@@ -43,10 +44,20 @@ async def test_hostile_messages_render_inert(person: MakePerson) -> None:
         await p.client.post(f"/join/{room}")
         await p.open_room("Hostile")
     for i, html in enumerate(HOSTILE_HTML):
-        content = {"msgtype": "m.text", "body": f"hostile {i}", "format": "org.matrix.custom.html", "formatted_body": html}
+        content = {
+            "msgtype": "m.text",
+            "body": f"hostile {i}",
+            "format": "org.matrix.custom.html",
+            "formatted_body": html,
+        }
         await alice.client.put(f"/rooms/{room}/send/m.room.message/x{i}", content)
-    await alice.client.put(f"/rooms/{room}/send/m.room.message/plain", {"msgtype": "m.text", "body": f'<img src=x onerror="{PAYLOAD}">'})
-    await alice.client.put(f"/rooms/{room}/send/m.room.message/last", {"msgtype": "m.text", "body": "the end"})
+    await alice.client.put(
+        f"/rooms/{room}/send/m.room.message/plain",
+        {"msgtype": "m.text", "body": f'<img src=x onerror="{PAYLOAD}">'},
+    )
+    await alice.client.put(
+        f"/rooms/{room}/send/m.room.message/last", {"msgtype": "m.text", "body": "the end"}
+    )
     for p in (bob, carol):
         await expect(p.page.locator(".message", has_text="the end")).to_be_visible()
         timeline = p.page.locator(".timeline")
@@ -54,7 +65,9 @@ async def test_hostile_messages_render_inert(person: MakePerson) -> None:
             await expect(timeline.locator(tag)).to_have_count(0)
         # The plain body shows the markup as text.
         await expect(p.page.locator(".message .body.plain", has_text="<img src=x onerror=")).to_be_visible()
-        hrefs = await timeline.locator(".body a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        hrefs = await timeline.locator(".body a").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))"
+        )
         assert hrefs == ["https://example.org/ok"]
         safe = timeline.locator(".body a", has_text="safe link")
         await expect(safe).to_have_attribute("rel", "noopener noreferrer")
@@ -74,8 +87,14 @@ async def test_hostile_messages_render_inert(person: MakePerson) -> None:
 async def test_hostile_markdown_names_and_quotes(person: MakePerson) -> None:
     alice = await person("alice")
     bob = await person("bob", bypass_csp=True)
-    await alice.client.put(f"/profile/{alice.user_id}/displayname", {"displayname": f'<img src=x onerror="{PAYLOAD}">'})
-    room = (await alice.client.post("/createRoom", {"name": f"<b onmouseover=\"{PAYLOAD}\">Room</b>", "preset": "public_chat"}))["room_id"]
+    await alice.client.put(
+        f"/profile/{alice.user_id}/displayname", {"displayname": f'<img src=x onerror="{PAYLOAD}">'}
+    )
+    room = (
+        await alice.client.post(
+            "/createRoom", {"name": f'<b onmouseover="{PAYLOAD}">Room</b>', "preset": "public_chat"}
+        )
+    )["room_id"]
     await bob.client.post(f"/join/{room}")
     await alice.open_room("Room")
     await bob.open_room("Room")
@@ -89,7 +108,7 @@ async def test_hostile_markdown_names_and_quotes(person: MakePerson) -> None:
     await bob.say("quoted")
     await expect(alice.page.locator(".reply-quote", has_text="<script>")).to_be_visible()
     await expect(bob.page.locator(".sender-name", has_text="<img src=x").first).to_be_visible()
-    await expect(bob.page.locator(".room-title")).to_have_text(f"<b onmouseover=\"{PAYLOAD}\">Room</b>")
+    await expect(bob.page.locator(".room-title")).to_have_text(f'<b onmouseover="{PAYLOAD}">Room</b>')
     await bob.page.locator(".room-title").hover()
     for p in (alice, bob):
         await expect(p.page.locator("img")).to_have_count(0)

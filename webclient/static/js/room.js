@@ -83,7 +83,9 @@ export class Room {
       if (!backwards && typeof ev.state_key === "string") {
         // Kept for "X is now Y" when the server sends no unsigned.prev_content.
         const old = this.stateEvent(ev.type, ev.state_key);
-        if (old && !(ev.unsigned && ev.unsigned.prev_content)) ev.localPrev = old.content;
+        if (old && old.event_id !== ev.event_id && !ev.localPrev && !(ev.unsigned && ev.unsigned.prev_content)) {
+          ev.localPrev = old.content;
+        }
         this.setState(ev);
       }
       if (!backwards && ev.origin_server_ts > this.lastActive) this.lastActive = ev.origin_server_ts;

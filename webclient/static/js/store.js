@@ -43,8 +43,14 @@ export class Store extends EventTarget {
 
   applyJoined(room, data, initial) {
     room.membership = "join";
-    for (const ev of (data.state || {}).events || []) room.setState(ev);
     const timeline = data.timeline || {};
+    // What a state event replaced, for "X is now Y" when the server sends no prev_content
+    // (taken before the state section, which may already hold the new event).
+    for (const ev of timeline.events || []) {
+      const old = typeof ev.state_key === "string" ? room.stateEvent(ev.type, ev.state_key) : null;
+      if (old && old.event_id !== ev.event_id && !(ev.unsigned && ev.unsigned.prev_content)) ev.localPrev = old.content;
+    }
+    for (const ev of (data.state || {}).events || []) room.setState(ev);
     if (timeline.limited) {
       room.timeline = [];
       room.byId = new Map();
