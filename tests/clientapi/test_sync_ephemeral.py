@@ -10,6 +10,7 @@ from typing import Any
 
 from homeserver.appkeys import NOTIFIER
 from homeserver.sync.tokens import SyncToken
+from tests.clientapi.e2e_helpers import Device
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
 
@@ -141,9 +142,9 @@ async def test_one_time_key_counts_follow_uploads_and_claims(hs: HomeserverUnder
     first = await alice.get("/sync")
     assert first["device_one_time_keys_count"] == {"signed_curve25519": 0}
     assert first["device_unused_fallback_key_types"] == []
-    keys = {f"signed_curve25519:K{i}": {"key": f"key{i}", "signatures": {}} for i in range(3)}
-    fallback = {"signed_curve25519:FB": {"key": "fb", "fallback": True, "signatures": {}}}
-    await alice.post("/keys/upload", {"one_time_keys": keys, "fallback_keys": fallback})
+    device = Device(alice)  # signed keys must be signed by the device
+    fallback = {"signed_curve25519:FB": device.otk("FB", fallback=True)}
+    await device.upload(one_time_keys=device.otks("K0", "K1", "K2"), fallback_keys=fallback)
     body = await alice.get("/sync", params={"since": first["next_batch"]})
     assert body["device_one_time_keys_count"] == {"signed_curve25519": 3}
     assert body["device_unused_fallback_key_types"] == ["signed_curve25519"]
