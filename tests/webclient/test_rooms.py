@@ -98,6 +98,8 @@ async def test_unread_badge_title_and_mention_notification(person: MakePerson) -
     await alice.say("two, Bob")
     badge = bob.page.locator(".room-list .room", has_text="Busy").locator(".badge")
     await expect(badge).to_have_text("2")
+    await expect(badge).to_have_attribute("aria-label", "2 unread, 1 mentioning you")
+    await expect(badge).to_have_class("badge highlight")
     await expect(bob.page).to_have_title(f"(2) {await bob.page.evaluate('document.body.dataset.title')}")
     # "Busy" moved above "Quiet": sorted by activity.
     await expect(bob.page.locator(".room-list .room").first).to_contain_text("Busy")

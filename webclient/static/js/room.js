@@ -143,23 +143,28 @@ export class Room {
 
   isRedacted(ev) { return Boolean(ev.unsigned && ev.unsigned.redacted_because); }
 
-  // Messages from others after my read receipt, counted over the loaded timeline.
-  localUnread(myId) {
+  // Messages from others after my read receipt, counted over the loaded timeline, and how
+  // many of them mention me (mentions: event => boolean).
+  localUnread(myId, mentions) {
     const mine = this.receipts.get(myId);
     let count = 0;
+    let highlight = 0;
     for (let i = this.timeline.length - 1; i >= 0; i -= 1) {
       const ev = this.timeline[i];
       if (ev.event_id === mine || ev.sender === myId) break;
-      if (ev.type === "m.room.message" && !this.isRedacted(ev)) count += 1;
+      if (ev.type !== "m.room.message" || this.isRedacted(ev)) continue;
+      count += 1;
+      if (mentions(ev)) highlight += 1;
     }
-    return count;
+    return { count, highlight };
   }
 
-  unread(myId) {
+  // Uses the server's unread_notifications when /sync has them, else counts locally.
+  unread(myId, mentions = () => false) {
     if (this.serverUnread) {
       return { count: this.serverUnread.notification_count || 0, highlight: this.serverUnread.highlight_count || 0 };
     }
-    return { count: this.localUnread(myId), highlight: 0 };
+    return this.localUnread(myId, mentions);
   }
 
   lastEvent() { return this.timeline.at(-1) || null; }

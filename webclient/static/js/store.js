@@ -125,9 +125,11 @@ export class Store extends EventTarget {
     return body.includes(this.myId.toLowerCase()) || (name.length > 1 && body.includes(name));
   }
 
+  unread(room) { return room.unread(this.myId, (ev) => this.mentionsMe(room, ev)); }
+
   totalUnread() {
     let total = 0;
-    for (const room of this.rooms.values()) total += room.unread(this.myId).count;
+    for (const room of this.rooms.values()) total += this.unread(room).count;
     return total + this.invites.size;
   }
 }

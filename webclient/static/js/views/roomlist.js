@@ -31,7 +31,7 @@ function inviteItem(app, room) {
 function roomItem(app, room) {
   const me = app.store.myId;
   const name = room.name(me);
-  const { count, highlight } = room.unread(me);
+  const { count, highlight } = app.store.unread(room);
   const current = room.id === app.currentRoomId;
   let badge = null;
   if (count) {
