@@ -105,3 +105,10 @@ def current_peak_rss_kib() -> int:
     match = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
     assert match is not None
     return int(match.group(1))
+
+
+def animated_gif(frames: int = 3) -> bytes:
+    images = [Image.new("RGB", (200, 200), (i * 80, 0, 255 - i * 80)) for i in range(frames)]
+    out = io.BytesIO()
+    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+    return out.getvalue()

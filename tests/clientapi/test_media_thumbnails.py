@@ -14,6 +14,7 @@ from homeserver.config import Media
 from homeserver.storage.tables import media_thumbnails
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.media_helpers import (
+    animated_gif,
     current_peak_rss_kib,
     image_bytes,
     image_of,
@@ -76,8 +77,6 @@ async def test_thumbnails_are_made_once(hs: HomeserverUnderTest) -> None:
 
 
 async def test_animated_thumbnail_only_when_asked(hs: HomeserverUnderTest) -> None:
-    from tests.homeserver.test_media_thumbnails import animated_gif
-
     alice = await hs.register("alice")
     mxc = await upload(alice, animated_gif(), "image/gif")
     await thumb(alice, mxc, width="96", height="96", method="crop")

@@ -12,7 +12,14 @@ from PIL import Image
 
 from homeserver.errors import TooLarge
 from homeserver.media.thumbnails import CannotThumbnail, make_thumbnail, standard_size
-from tests.clientapi.media_helpers import current_peak_rss_kib, image_bytes, image_of, peak_rss_kib, png_bomb
+from tests.clientapi.media_helpers import (
+    animated_gif,
+    current_peak_rss_kib,
+    image_bytes,
+    image_of,
+    peak_rss_kib,
+    png_bomb,
+)
 
 LIMIT = 32_000_000
 MIB_KB = 1024
@@ -92,13 +99,6 @@ def test_exif_orientation_is_honoured(tmp_path: Path) -> None:
     path = write(tmp_path, image_bytes((400, 200), "JPEG", exif=exif.tobytes()))
     thumb = make_thumbnail(path, 800, 600, "scale", False, LIMIT)
     assert image_of(thumb.data).size == (200, 400)
-
-
-def animated_gif(frames: int = 3) -> bytes:
-    images = [Image.new("RGB", (200, 200), (i * 80, 0, 255 - i * 80)) for i in range(frames)]
-    out = io.BytesIO()
-    images[0].save(out, "GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
-    return out.getvalue()
 
 
 def test_animated_images(tmp_path: Path) -> None:
