@@ -240,3 +240,18 @@ async def test_loopback_gateway_refused_without_the_option(hs: HomeserverUnderTe
     bob = await hs.register("bob")
     err = await bob.post("/pushers/set", _pusher(gateway.url), expect=400)
     assert err["errcode"] == "M_INVALID_PARAM"
+
+
+async def test_a_gateway_error_is_not_retried_and_a_dead_one_is_given_up(
+    local_hs: HomeserverUnderTest, gateway: Gateway
+) -> None:
+    alice, bob, room = await _room(local_hs)
+    local_hs.app[PUSH_DELIVERY].max_attempts = 2
+    await bob.post("/pushers/set", _pusher(gateway.url))
+    gateway.replies = [(404, {}), (503, {}), (503, {})]
+    first = await _send(alice, room, "one", "t1")
+    second = await _send(alice, room, "two", "t2")
+    third = await _send(alice, room, "three", "t3")
+    seen = [(await gateway.next())["notification"]["event_id"] for _ in range(4)]
+    # one: refused (404), never again; two: failed twice, given up; three: delivered.
+    assert seen == [first, second, second, third]
