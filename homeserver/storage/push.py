@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.storage.database import Database
 from homeserver.storage.dialect import upsert
-from homeserver.storage.tables import event_push_actions, push_read_positions
+from homeserver.storage.tables import event_push_actions, push_read_positions, room_memberships
 
 UNTHREADED = ""  # a read position that clears every thread
 MAIN_THREAD = "main"
@@ -117,10 +117,23 @@ class PushActionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def unread(self, user_id: UserID, up_to: int | None = None) -> list[UnreadRow]:
-        """The user's unread notifications per room and thread: the push actions above their
-        read positions (index on user, room, stream ordering)."""
-        a = event_push_actions.c
+    async def unread(self, user_id: UserID) -> list[UnreadRow]:
+        """The user's unread notifications per joined room and thread: per room, the push
+        actions above the unthreaded read position (a range of the index on user, room,
+        stream ordering; read ones are not visited), less those below their thread's."""
+        a, m = event_push_actions.c, room_memberships.c
+        rooms = room_memberships.outerjoin(
+            _ALL,
+            and_(_ALL.c.user_id == m.user_id, _ALL.c.room_id == m.room_id, _ALL.c.thread_id == UNTHREADED),
+        )
+        unread = and_(
+            a.user_id == m.user_id,
+            a.room_id == m.room_id,
+            a.stream_ordering > func.coalesce(_ALL.c.stream_ordering, literal(0)),
+        )
+        thread_read = and_(
+            _THREAD.c.user_id == a.user_id, _THREAD.c.room_id == a.room_id, _THREAD.c.thread_id == a.thread_id
+        )
         stmt = (
             select(
                 a.room_id,
@@ -129,12 +142,14 @@ class PushActionStore:
                 func.sum(case((a.highlight, 1), else_=0)).label("h"),
                 func.max(a.stream_ordering).label("top"),
             )
-            .select_from(_unread_from())
-            .where(a.user_id == user_id, _is_unread())
+            .select_from(rooms.join(event_push_actions, unread).outerjoin(_THREAD, thread_read))
+            .where(
+                m.user_id == user_id,
+                m.membership == "join",
+                a.stream_ordering > func.coalesce(_THREAD.c.stream_ordering, literal(0)),
+            )
             .group_by(a.room_id, a.thread_id)
         )
-        if up_to is not None:
-            stmt = stmt.where(a.stream_ordering <= up_to)
         rows = await self._db.fetch_all(stmt)
         return [UnreadRow(RoomID(r.room_id), r.thread_id, int(r.n), int(r.h or 0), int(r.top)) for r in rows]
 
