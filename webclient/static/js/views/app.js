@@ -4,6 +4,7 @@ import { h, clear } from "../dom.js";
 import { Store } from "../store.js";
 import { Sync } from "../sync.js";
 import { Notifier } from "../notify.js";
+import { Media } from "../media.js";
 import { renderRoomList } from "./roomlist.js";
 import { RoomView } from "./roomview.js";
 import { createRoomDialog, directoryDialog, directChatDialog, profileDialog } from "./dialogs.js";
@@ -14,6 +15,7 @@ export class App {
     this.api = api;
     this.onLoggedOut = onLoggedOut;
     this.store = new Store(api.session.user_id);
+    this.media = new Media(api);
     this.currentRoomId = null;
     this.done = false;
   }
@@ -92,6 +94,7 @@ export class App {
     this.done = true;
     this.sync.stop();
     this.roomView.stop();
+    this.media.revokeAll();
     this.banner.hidden = true;
     document.title = document.body.dataset.title || "Matrix";
     this.onLoggedOut();

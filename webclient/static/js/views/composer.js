@@ -3,6 +3,7 @@
 
 import { h } from "../dom.js";
 import { markdownToHtml } from "../markdown.js";
+import { fileContent } from "../media.js";
 import { alertError } from "./roomlist.js";
 
 const TYPING_RESEND_MS = 10000;
@@ -24,7 +25,12 @@ export class Composer {
     this.input = h("textarea", { id: "composer-input", rows: "1", maxlength: String(MAX_BODY), placeholder: `Message ${room.name(this.app.store.myId)}`, "aria-label": "Message" });
     this.context = h("div", { class: "composer-context", hidden: true });
     const send = h("button", { type: "submit", class: "primary", "aria-label": "Send" }, "Send");
-    this.form = h("form", { class: "composer" }, this.context, h("div", { class: "composer-row" }, this.input, send));
+    const files = h("input", { id: "composer-file", type: "file", multiple: true, class: "visually-hidden" });
+    files.addEventListener("change", () => { this.sendFiles([...files.files]); files.value = ""; });
+    const attach = h("label", { for: "composer-file", class: "attach", title: "Attach files" }, "📎", h("span", { class: "visually-hidden" }, "Attach files"));
+    this.uploads = h("ul", { class: "uploads", "aria-live": "polite" });
+    this.form = h("form", { class: "composer" }, this.context, this.uploads,
+      h("div", { class: "composer-row" }, files, attach, this.input, send));
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
     this.input.addEventListener("keydown", (e) => this.onKey(e));
     this.input.addEventListener("input", () => this.onInput());
@@ -33,6 +39,24 @@ export class Composer {
   }
 
   focus() { this.input.focus(); }
+
+  // Uploads each file with a progress bar, then sends it as an image, video, audio or file.
+  async sendFiles(list) {
+    const room = this.room;
+    for (const file of list) {
+      const bar = h("progress", { max: "1", value: "0", "aria-label": `Uploading ${file.name}` });
+      const row = h("li", {}, h("span", {}, file.name), bar);
+      this.uploads.append(row);
+      try {
+        const uri = await this.app.media.upload(file, (done) => { bar.value = done; });
+        await this.app.api.send(room.id, "m.room.message", await fileContent(file, uri));
+      } catch (err) {
+        alertError(err);
+      } finally {
+        row.remove();
+      }
+    }
+  }
 
   onKey(e) {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.send(); }

@@ -1,61 +1,35 @@
 // The timeline of the open room: back-scroll through /messages, day separators, sender
-// grouping, message bodies (sanitised), replies, edits, reactions and read receipts.
+// grouping, replies, reactions and read receipts. Items are kept by event ID and rebuilt only
+// when what they show changed, so focus, hover and playing media survive each sync.
 
-import { h, clear, formatDay, formatTime } from "../dom.js";
-import { sanitizeHtml, linkify } from "../sanitize.js";
+import { h, formatDay, formatTime } from "../dom.js";
+import { messageBody, stateText } from "./eventbody.js";
 import { eventActions, reactionsRow } from "./actions.js";
 
 const GROUP_MS = 5 * 60 * 1000;
 
-export function messageBody(room, ev) {
-  if (room.isRedacted(ev)) return h("div", { class: "body redacted" }, "Message deleted");
-  const content = room.shownContent(ev);
-  const body = typeof content.body === "string" ? content.body : "";
-  const el = h("div", { class: `body ${content.msgtype === "m.notice" ? "notice" : ""}` });
-  if (content.msgtype === "m.emote") el.append(`* ${room.memberName(ev.sender)} `);
-  if (content.format === "org.matrix.custom.html" && typeof content.formatted_body === "string") {
-    el.append(sanitizeHtml(content.formatted_body));
-  } else {
-    el.classList.add("plain");
-    el.append(linkify(body));
+// Makes parent's children exactly `nodes`, touching only the ones that moved.
+function patch(parent, nodes) {
+  let cur = parent.firstChild;
+  for (const node of nodes) {
+    if (node === cur) { cur = cur.nextSibling; continue; }
+    parent.insertBefore(node, cur);
   }
-  if (room.edits.has(ev.event_id)) el.append(h("span", { class: "edited" }, " (edited)"));
-  return el;
-}
-
-function stateText(room, ev) {
-  const who = room.memberName(ev.sender);
-  const c = ev.content || {};
-  switch (ev.type) {
-    case "m.room.member": {
-      const target = c.displayname || ev.state_key;
-      const prev = (ev.unsigned && ev.unsigned.prev_content) || ev.localPrev || {};
-      if (c.membership === "join" && prev.membership === "join") return `${prev.displayname || ev.state_key} is now ${target}`;
-      if (c.membership === "join") return `${target} joined`;
-      if (c.membership === "invite") return `${who} invited ${target}`;
-      if (c.membership === "leave") return ev.sender === ev.state_key ? `${prev.displayname || target} left` : `${who} removed ${ev.state_key}`;
-      if (c.membership === "ban") return `${who} banned ${ev.state_key}`;
-      return null;
-    }
-    case "m.room.name": return `${who} named the room “${c.name || ""}”`;
-    case "m.room.topic": return `${who} set the topic to “${c.topic || ""}”`;
-    case "m.room.join_rules": return `${who} made the room ${c.join_rule === "public" ? "public" : "invite only"}`;
-    case "m.room.create": return `${who} created the room`;
-    case "m.room.encrypted": return "An encrypted message this client cannot read";
-    default: return null;
-  }
+  while (cur) { const next = cur.nextSibling; cur.remove(); cur = next; }
 }
 
 export class Timeline {
   constructor(view) {
     this.view = view;
     this.loading = false;
+    this.items = new Map(); // key -> {signature, node}
   }
 
   get app() { return this.view.app; }
 
   mount(room) {
     this.room = room;
+    this.items = new Map();
     this.list = h("ol", { class: "timeline", "aria-label": "Messages", "aria-live": "polite" });
     this.scroller = h("section", { class: "timeline-scroll", tabindex: "0", "aria-label": "Timeline" }, this.list);
     this.scroller.addEventListener("scroll", () => { if (this.scroller.scrollTop < 80) this.loadOlder(); });
@@ -76,35 +50,64 @@ export class Timeline {
     }
   }
 
+  // The node for `key`, rebuilt only when its signature changed.
+  item(key, signature, build, used) {
+    const known = this.items.get(key);
+    const node = known && known.signature === signature ? known.node : build();
+    used.set(key, { signature, node });
+    return node;
+  }
+
   render() {
     const room = this.room;
     const scroller = this.scroller;
     const fromBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
-    const atBottom = fromBottom < 40;
-    clear(this.list);
-    if (room.atStart) this.list.append(h("li", { class: "start" }, "This is the beginning of the room."));
+    const used = new Map();
+    const nodes = [];
+    if (room.atStart) nodes.push(this.item("start", "", () => h("li", { class: "start" }, "This is the beginning of the room."), used));
     const readers = this.readersByEvent();
     let prev = null;
     let day = null;
     for (const ev of room.timeline) {
       const evDay = new Date(ev.origin_server_ts).toDateString();
       if (evDay !== day) {
-        this.list.append(h("li", { class: "day", role: "separator" }, formatDay(ev.origin_server_ts)));
+        const label = formatDay(ev.origin_server_ts);
+        nodes.push(this.item(`day:${evDay}`, label, () => h("li", { class: "day", role: "separator" }, label), used));
         day = evDay;
         prev = null;
       }
-      const item = ev.type === "m.room.message" || room.isRedacted(ev) && !ev.state_key
-        ? this.messageItem(ev, prev) : this.stateItem(ev);
-      if (!item) continue;
-      const seen = readers.get(ev.event_id);
-      if (seen) item.append(h("p", { class: "receipts" }, `Seen by ${seen.join(", ")}`));
-      this.list.append(item);
-      prev = ev.type === "m.room.message" ? ev : null;
+      const seen = readers.get(ev.event_id) || [];
+      const isMessage = ev.type === "m.room.message" || (room.isRedacted(ev) && typeof ev.state_key !== "string");
+      const grouped = isMessage && prev && prev.sender === ev.sender && ev.origin_server_ts - prev.origin_server_ts < GROUP_MS;
+      const signature = isMessage ? this.signature(ev, grouped, seen) : JSON.stringify([stateText(room, ev), seen]);
+      const node = this.item(ev.event_id, signature, () => this.build(ev, isMessage, grouped, seen), used);
+      if (node) nodes.push(node);
+      prev = isMessage ? ev : null;
     }
-    if (atBottom) scroller.scrollTop = scroller.scrollHeight;
+    this.items = used;
+    patch(this.list, nodes);
+    if (fromBottom < 40) scroller.scrollTop = scroller.scrollHeight;
     else scroller.scrollTop = scroller.scrollHeight - scroller.clientHeight - fromBottom;
     // Not enough history to scroll yet: fetch more.
     if (scroller.scrollHeight <= scroller.clientHeight && !room.atStart) this.loadOlder();
+  }
+
+  // Everything a message item shows that can change after it was first drawn.
+  signature(ev, grouped, seen) {
+    const room = this.room;
+    const me = this.app.store.myId;
+    const reactions = [...(room.reactions.get(ev.event_id) || new Map())].map(([key, senders]) => [key, [...senders.keys()]]);
+    const replyTo = (((ev.content || {})["m.relates_to"] || {})["m.in_reply_to"] || {}).event_id;
+    const target = typeof replyTo === "string" ? room.byId.get(replyTo) : null;
+    const quote = target ? [target.event_id, room.isRedacted(target), (room.edits.get(target.event_id) || {}).event_id] : null;
+    return JSON.stringify([grouped, room.isRedacted(ev), (room.edits.get(ev.event_id) || {}).event_id, reactions,
+      seen, room.memberName(ev.sender), quote, room.powerLevel(me)]);
+  }
+
+  build(ev, isMessage, grouped, seen) {
+    const item = isMessage ? this.messageItem(ev, grouped) : this.stateItem(ev);
+    if (item && seen.length) item.append(h("p", { class: "receipts" }, `Seen by ${seen.join(", ")}`));
+    return item;
   }
 
   readersByEvent() {
@@ -124,9 +127,8 @@ export class Timeline {
     return text ? h("li", { class: "state-event", dataset: { eventId: ev.event_id } }, text) : null;
   }
 
-  messageItem(ev, prev) {
+  messageItem(ev, grouped) {
     const room = this.room;
-    const grouped = prev && prev.sender === ev.sender && ev.origin_server_ts - prev.origin_server_ts < GROUP_MS;
     const mine = ev.sender === this.app.store.myId;
     const item = h("li", {
       class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}`,
@@ -139,7 +141,7 @@ export class Timeline {
     }
     const replyTo = ((ev.content || {})["m.relates_to"] || {})["m.in_reply_to"];
     if (replyTo && typeof replyTo.event_id === "string" && !room.isRedacted(ev)) item.append(this.quote(replyTo.event_id));
-    item.append(messageBody(room, ev));
+    item.append(messageBody(room, ev, this.app.media));
     const reactions = reactionsRow(this.view, ev);
     if (reactions) item.append(reactions);
     if (!room.isRedacted(ev)) item.append(eventActions(this.view, ev));

@@ -1,0 +1,74 @@
+"""Sharing files in the web client: an image shows inline (fetched with the access token, as
+a blob), audio gets a player, any other file a download link that can never open as a page."""
+
+from __future__ import annotations
+
+import io
+import re
+import wave
+
+import pytest
+from PIL import Image
+from playwright.async_api import FilePayload, expect
+
+from tests.webclient.conftest import MakePerson
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (42, 111, 151)).save(out, "PNG")
+    return out.getvalue()
+
+
+def wav() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x10" * 8000)  # one second
+    return out.getvalue()
+
+
+async def test_share_image_audio_and_file(person: MakePerson) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "Photos", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room("Photos")
+    await bob.open_room("Photos")
+    await alice.page.set_input_files(
+        "#composer-file",
+        files=[
+            FilePayload(name="sky.png", mimeType="image/png", buffer=png(320, 200)),
+            FilePayload(name="beep.wav", mimeType="audio/wav", buffer=wav()),
+            FilePayload(name="page.html", mimeType="text/html", buffer=b"<script>window.__xss=1</script>"),
+        ],
+    )
+    image = bob.page.locator(".message .media img[alt='sky.png']")
+    await expect(image).to_have_attribute("src", re.compile(r"^blob:"))
+    await bob.page.wait_for_function("() => document.querySelector('.media img').naturalWidth > 0")
+    assert await image.evaluate("img => img.naturalWidth") == 320
+    await expect(image).to_have_attribute("width", "320")
+
+    audio = bob.page.locator(".message .media audio")
+    await expect(audio).to_have_attribute("src", re.compile(r"^blob:"))
+    await bob.page.wait_for_function("() => document.querySelector('.media audio').duration > 0.9")
+
+    link = bob.page.locator(".message a.file", has_text="page.html")
+    await expect(link).to_have_attribute("href", re.compile(r"^blob:"))
+    await expect(link).to_have_attribute("download", "page.html")
+    async with bob.page.expect_download() as download_info:
+        await link.click()
+    download = await download_info.value
+    assert download.suggested_filename == "page.html"
+    assert (await download.path()).read_bytes() == b"<script>window.__xss=1</script>"
+    await expect(alice.page.locator(".uploads li")).to_have_count(0)
+
+    sent = (await bob.client.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "10"}))["chunk"]
+    kinds = {e["content"].get("body"): e["content"]["msgtype"] for e in sent if e["type"] == "m.room.message"}
+    assert kinds == {"sky.png": "m.image", "beep.wav": "m.audio", "page.html": "m.file"}
+    info = next(e["content"]["info"] for e in sent if e["content"].get("body") == "sky.png")
+    assert info == {"mimetype": "image/png", "size": len(png(320, 200)), "w": 320, "h": 200}
+    assert await bob.page.evaluate("window.__xss === undefined")
