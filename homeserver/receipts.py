@@ -158,7 +158,8 @@ class Receipts:
                 stream_id,
                 visible=self._streams.current,
                 rooms=(room_id,) if stored and not private else (),
-                users=(user_id,) if stored and private else (),
+                # Also under its writer: their unread counts moved (push.unread).
+                users=(user_id,) if stored else (),
             )
 
     async def _move_fully_read(

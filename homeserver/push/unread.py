@@ -3,8 +3,8 @@ notifications"): the push actions above the user's read receipts.
 
 A user's counts are read once (one query, all rooms) and then kept in memory: each committed
 event adds its push actions, so a live client's incremental sync costs no query. A receipt
-moves the read position in the database; a receipt written since the counts were read (the
-notifier remembers where receipts changed) makes the next sync read them again.
+moves the read position in the database; a receipt the user wrote since the counts were read
+(the notifier remembers each receipt under its writer) makes the next sync read them again.
 
 While counts are being read, new push actions are held back and added afterwards unless the
 read already saw them (in a room, events commit in stream order: the read saw exactly those
@@ -98,29 +98,26 @@ class UnreadCounts:
 
     async def for_rooms(self, user_id: UserID, room_ids: Collection[RoomID]) -> dict[RoomID, RoomCounts]:
         """The counts of these rooms (rooms without notifications are left out)."""
-        entry = await self._fresh(user_id, room_ids)
+        entry = await self._fresh(user_id)
         return {room_id: entry.rooms[room_id] for room_id in room_ids if room_id in entry.rooms}
 
     async def total(self, user_id: UserID) -> int:
         """Unread notifications in all the user's rooms (a pusher's badge)."""
-        entry = await self._fresh(user_id, ())
+        entry = await self._fresh(user_id)
         return sum(room.total().notifications for room in entry.rooms.values())
 
-    async def _fresh(self, user_id: UserID, room_ids: Collection[RoomID]) -> _Entry:
+    async def _fresh(self, user_id: UserID) -> _Entry:
         entry = self._cache.get(user_id)
         if entry is not None and entry.loading is not None:
             await asyncio.shield(entry.loading)
-        if entry is None or self._cache.get(user_id) is not entry or self._stale(entry, user_id, room_ids):
+        if entry is None or self._cache.get(user_id) is not entry or self._stale(entry, user_id):
             entry = await self._load(user_id)
         return entry
 
-    def _stale(self, entry: _Entry, user_id: UserID, room_ids: Collection[RoomID]) -> bool:
-        """A receipt of the user's may have moved since the counts were read (a public one
-        is remembered under its room, a private one under the user)."""
-        changed, since = self._notifier.changed_since, entry.receipts_position
-        return changed(Stream.RECEIPTS, user_id, since) or any(
-            changed(Stream.RECEIPTS, room_id, since) for room_id in room_ids
-        )
+    def _stale(self, entry: _Entry, user_id: UserID) -> bool:
+        """A receipt of the user's may have moved since the counts were read (the notifier
+        remembers every receipt under its writer)."""
+        return self._notifier.changed_since(Stream.RECEIPTS, user_id, entry.receipts_position)
 
     async def _load(self, user_id: UserID) -> _Entry:
         entry = _Entry(self._notifier.positions[Stream.RECEIPTS])

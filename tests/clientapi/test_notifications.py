@@ -198,3 +198,17 @@ async def test_ignored_users_do_not_notify(hs: HomeserverUnderTest) -> None:
     await bob.put(f"/user/{bob.user_id}/account_data/m.ignored_user_list", {"ignored_users": {}})
     await _send(alice, room, "hey bob again")
     assert _counts(await bob.get("/sync"), room) == {"notification_count": 1, "highlight_count": 1}
+
+
+async def test_someone_elses_receipt_does_not_read_the_counts_again(hs: HomeserverUnderTest) -> None:
+    alice, bob, room = await _room(hs)
+    token = (await bob.get("/sync"))["next_batch"]
+    sent = await _send(alice, room, "hello")
+    await _send(bob, room, "hi")
+    token = (await bob.get("/sync", params={"since": token}))["next_batch"]
+    await alice.post(f"/rooms/{room}/receipt/m.read/{sent}", {})
+    with statements(hs) as seen:
+        body = await bob.get("/sync", params={"since": token})
+    assert body["rooms"]["join"][room]["ephemeral"]["events"][0]["type"] == "m.receipt"
+    assert _counts(body, room) == {"notification_count": 1, "highlight_count": 0}
+    assert not [s for s in seen if "event_push_actions" in s]
