@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_PER_USER: Final = 1_000  # past it the oldest notifications are dropped
 MAX_CONTENT_BYTES: Final = 4_096  # larger event content is left out of the notification
 REQUEST_TIMEOUT_S: Final = 30.0
+MAX_RESPONSE_BYTES: Final = 64 * 1024  # a gateway's answer is a short list of pushkeys
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class PushDelivery:
         self._queues: dict[UserID, deque[_Pending]] = {}
         self._workers: dict[UserID, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._closing = False
         self.backoff_s = 1.0  # first retry delay; doubles per attempt
         self.max_backoff_s = 300.0
         self.max_attempts = 8
@@ -86,6 +88,7 @@ class PushDelivery:
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
 
     async def close(self) -> None:
+        self._closing = True
         workers = list(self._workers.values())
         for task in workers:
             task.cancel()
@@ -98,7 +101,7 @@ class PushDelivery:
 
     def on_committed(self, items: Sequence[EventToPersist]) -> None:
         """Push planner listener: queue the notifications of users with pushers."""
-        if not self._users or self._session is None:
+        if not self._users or self._session is None or self._closing:
             return
         for item in items:
             for action in item.push_actions:
@@ -127,7 +130,7 @@ class PushDelivery:
             log.exception("push delivery for %s failed", user_id)
         finally:
             del self._workers[user_id]
-            if queue and user_id in self._users:
+            if queue and user_id in self._users and not self._closing:
                 self._workers[user_id] = asyncio.create_task(self._work(user_id))
             else:
                 del self._queues[user_id]
@@ -164,7 +167,7 @@ class PushDelivery:
                     url, data=data, headers={"Content-Type": "application/json"}, allow_redirects=False
                 ) as response:
                     if response.status == 200:
-                        return _rejected(await response.read())
+                        return _rejected(await _read_limited(response))
                     if 400 <= response.status < 500 and response.status != 429:
                         log.warning("push gateway answered %s: notification dropped", response.status)
                         return set()
@@ -177,6 +180,16 @@ class PushDelivery:
                 delay = min(delay * 2, self.max_backoff_s)
         log.warning("push gateway failed %d times: notification dropped", self.max_attempts)
         return set()
+
+
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+    """The answer's body, or nothing if it is larger than any sane answer."""
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            return b""
+    return bytes(body)
 
 
 def _rejected(raw: bytes) -> set[str]:
