@@ -82,10 +82,15 @@ class PushDelivery:
 
     async def start(self) -> None:
         self._users = await self._store.users_with_pushers()
-        resolver = None if self._allow_local else PublicResolver()
-        connector = aiohttp.TCPConnector(resolver=resolver, limit=100)
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+    def _http(self) -> aiohttp.ClientSession:
+        """The session, made on first use (a command-line run of the core never needs one)."""
+        if self._session is None:
+            resolver = None if self._allow_local else PublicResolver()
+            connector = aiohttp.TCPConnector(resolver=resolver, limit=100)
+            timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        return self._session
 
     async def close(self) -> None:
         self._closing = True
@@ -101,7 +106,7 @@ class PushDelivery:
 
     def on_committed(self, items: Sequence[EventToPersist]) -> None:
         """Push planner listener: queue the notifications of users with pushers."""
-        if not self._users or self._session is None or self._closing:
+        if not self._users or self._closing:
             return
         for item in items:
             for action in item.push_actions:
@@ -154,7 +159,7 @@ class PushDelivery:
 
     async def _post(self, url: str, body: dict[str, Any]) -> set[str]:
         """POST to the gateway, retrying with backoff; the pushkeys it rejected."""
-        assert self._session is not None
+        session = self._http()
         host = urlsplit(url).hostname or ""
         if not self._allow_local and is_local_host(host):
             log.warning("push gateway on a private address refused")
@@ -163,7 +168,7 @@ class PushDelivery:
         delay = self.backoff_s
         for attempt in range(1, self.max_attempts + 1):
             try:
-                async with self._session.post(
+                async with session.post(
                     url, data=data, headers={"Content-Type": "application/json"}, allow_redirects=False
                 ) as response:
                     if response.status == 200:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from homeserver import appkeys as K
+from homeserver.config import Config
 from homeserver.push.delivery import PushDelivery
 from homeserver.push.notifications import Notifications
 from homeserver.push.planner import PushPlanner
@@ -17,8 +18,8 @@ from homeserver.storage.push import PushActionStore
 from homeserver.storage.pushers import PusherStore
 
 
-async def wire_notifications(app: web.Application, db: Database) -> None:
-    config, notifier, events = app[K.CONFIG], app[K.NOTIFIER], app[K.EVENTS]
+async def wire_notifications(app: web.Application, config: Config, db: Database) -> None:
+    notifier, events = app[K.NOTIFIER], app[K.EVENTS]
     states = RoomPushStates(app[K.ROOMS], events, config.server_name)
     notifier.add_listener(states.on_event)
     planner = PushPlanner(states, app[K.PUSH_RULES], app[K.ACCOUNT_DATA], notifier)
