@@ -44,7 +44,7 @@ async def test_headers_manifest_and_service_worker(browser: Browser, web_hs: Hom
         cached = await page.evaluate(
             """async () => {
                 await navigator.serviceWorker.ready;
-                const cache = await caches.open("app-shell-v2");
+                const cache = await caches.open("app-shell-v3");
                 return (await cache.keys()).map((r) => new URL(r.url).pathname);
             }"""
         )
@@ -154,7 +154,7 @@ async def conversation(person: MakePerson, dark: bool) -> tuple[Person, Person]:
     first_id = await alice.page.locator(".message", has_text="Looks great").get_attribute("data-event-id")
     first = alice.page.locator(f'.message[data-event-id="{first_id}"]')
     await first.hover()
-    await first.get_by_role("button", name="Reply").click()
+    await first.get_by_role("button", name="Reply", exact=True).click()
     await alice.say("Fair, I'll fix both before lunch")
     await first.hover()
     await first.get_by_role("button", name="React").click()

@@ -137,4 +137,10 @@ async def test_member_roles_settings_and_profile(person: MakePerson) -> None:
     await bob.page.get_by_label("Display name").fill("Robert")
     await bob.page.get_by_role("button", name="Save").click()
     await bob.page.locator(".toast", has_text="Display name saved.").wait_for()
-    await expect(alice.page.locator(".state-event", has_text="Bob is now Robert")).to_be_visible()
+    try:
+        await expect(alice.page.locator(".state-event", has_text="Bob is now Robert")).to_be_visible()
+    except AssertionError:
+        print("DOM", await alice.page.locator(".timeline").inner_html())
+        msgs = await alice.client.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "5"})
+        print("MSGS", msgs["chunk"][:3])
+        raise

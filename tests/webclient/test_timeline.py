@@ -64,7 +64,7 @@ async def test_reply_shows_the_quote(person: MakePerson) -> None:
     await alice.say("what time is lunch?")
     original = bob.page.locator(".message", has_text="what time is lunch?")
     await original.hover()
-    await original.get_by_role("button", name="Reply").click()
+    await original.get_by_role("button", name="Reply", exact=True).click()
     await expect(bob.page.locator(".composer-context")).to_contain_text("Replying to Alice")
     await bob.say("at noon")
     reply = alice.page.locator(".message", has_text="at noon")
@@ -167,3 +167,29 @@ async def test_search_in_room(person: MakePerson) -> None:
     results = bob.page.locator(".search-results li")
     await expect(results).to_have_count(1)
     await expect(results).to_contain_text("the pineapple is ripe")
+
+
+async def test_thread_view_and_reply(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("release plan for Friday")
+    root = bob.page.locator(".message", has_text="release plan for Friday")
+    await root.hover()
+    await root.get_by_role("button", name="Reply in thread").click()
+    await bob.page.get_by_label("Thread reply").fill("I can do the changelog")
+    await bob.page.get_by_label("Thread reply").press("Enter")
+    await expect(bob.page.locator(".thread .message", has_text="I can do the changelog")).to_be_visible()
+    # Alice sees a thread summary under her message, not the reply in the main timeline.
+    link = alice.page.locator(".message", has_text="release plan for Friday").locator(".thread-link")
+    await expect(link).to_have_text("1 reply in thread")
+    await expect(
+        alice.page.locator(".timeline-scroll .message", has_text="I can do the changelog")
+    ).to_have_count(0)
+    await link.click()
+    thread = alice.page.locator(".thread")
+    await expect(thread.locator(".message")).to_have_count(2)
+    await expect(thread.locator(".message").nth(1)).to_contain_text("I can do the changelog")
+    await alice.page.get_by_label("Thread reply").fill("thanks!")
+    await alice.page.get_by_label("Thread reply").press("Enter")
+    await expect(bob.page.locator(".thread .message", has_text="thanks!")).to_be_visible()
+    await bob.page.get_by_role("button", name="Close").click()
+    await expect(root.locator(".thread-link")).to_have_text("2 replies in thread")

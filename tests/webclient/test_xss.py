@@ -104,7 +104,7 @@ async def test_hostile_markdown_names_and_quotes(person: MakePerson) -> None:
     await expect(body.locator("a")).to_have_count(0)
     target = bob.page.locator(".message", has_text="and <script>")
     await target.hover()
-    await target.get_by_role("button", name="Reply").click()
+    await target.get_by_role("button", name="Reply", exact=True).click()
     await bob.say("quoted")
     await expect(alice.page.locator(".reply-quote", has_text="<script>")).to_be_visible()
     await expect(bob.page.locator(".sender-name", has_text="<img src=x").first).to_be_visible()

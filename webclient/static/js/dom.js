@@ -60,3 +60,29 @@ export function toast(message) {
   clearTimeout(el.timer);
   el.timer = setTimeout(() => { el.hidden = true; }, 6000);
 }
+
+// Makes parent's children exactly `nodes`, moving only what moved, so that unchanged nodes
+// keep their focus, hover and playing media.
+export function patch(parent, nodes) {
+  let cur = parent.firstChild;
+  for (const node of nodes) {
+    if (node === cur) { cur = cur.nextSibling; continue; }
+    parent.insertBefore(node, cur);
+  }
+  while (cur) { const next = cur.nextSibling; cur.remove(); cur = next; }
+}
+
+// Nodes kept by key and rebuilt only when their signature changes.
+export class KeyedNodes {
+  constructor() { this.items = new Map(); this.used = new Map(); }
+
+  get(key, signature, build) {
+    const known = this.items.get(key);
+    const node = known && known.signature === signature ? known.node : build();
+    this.used.set(key, { signature, node });
+    return node;
+  }
+
+  // Forgets the nodes not asked for since the last call.
+  sweep() { this.items = this.used; this.used = new Map(); }
+}

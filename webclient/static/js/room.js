@@ -13,6 +13,7 @@ export class Room {
     this.prevBatch = null;
     this.atStart = false;
     this.edits = new Map(); // target event ID -> newest m.replace event
+    this.threads = new Map(); // thread root event ID -> replies in the thread, oldest first
     this.reactions = new Map(); // target event ID -> Map key -> Map sender -> reaction event ID
     this.receipts = new Map(); // user ID -> event ID
     this.typing = [];
@@ -100,7 +101,24 @@ export class Room {
   isShown(ev) {
     if (HIDDEN_TYPES.has(ev.type)) return false;
     const rel = (ev.content || {})["m.relates_to"] || {};
-    return rel.rel_type !== "m.replace";
+    return rel.rel_type !== "m.replace" && rel.rel_type !== "m.thread";
+  }
+
+  // Replies in a thread: those this client holds, or the server's count if that is more.
+  threadCount(rootId) {
+    const root = this.byId.get(rootId);
+    const bundled = (((root && root.unsigned) || {})["m.relations"] || {})["m.thread"];
+    const count = bundled && Number.isInteger(bundled.count) ? bundled.count : 0;
+    return Math.max(count, (this.threads.get(rootId) || []).length);
+  }
+
+  // Thread replies fetched from /relations (the sync brings the new ones).
+  addThreadEvents(events) {
+    for (const ev of events) {
+      if (!ev || typeof ev.event_id !== "string" || this.byId.has(ev.event_id)) continue;
+      this.byId.set(ev.event_id, ev);
+      this.aggregate(ev);
+    }
   }
 
   aggregate(ev) {
@@ -113,6 +131,11 @@ export class Room {
       senders.set(ev.sender, ev.event_id);
       byKey.set(rel.key, senders);
       this.reactions.set(rel.event_id, byKey);
+    } else if (rel.rel_type === "m.thread" && typeof rel.event_id === "string" && ev.type === "m.room.message") {
+      const replies = this.threads.get(rel.event_id) || [];
+      replies.push(ev);
+      replies.sort((a, b) => a.origin_server_ts - b.origin_server_ts);
+      this.threads.set(rel.event_id, replies);
     } else if (rel.rel_type === "m.replace" && content["m.new_content"]) {
       const target = this.byId.get(rel.event_id);
       if (target && target.sender !== ev.sender) return; // only the sender may edit

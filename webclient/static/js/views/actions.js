@@ -3,6 +3,7 @@
 
 import { h } from "../dom.js";
 import { alertError } from "./roomlist.js";
+import { threadDialog } from "./thread.js";
 
 export const EMOJI = ["👍", "👎", "😄", "🎉", "❤️", "😮", "😢", "🙏", "🚀", "👀", "✅", "🔥"];
 
@@ -41,6 +42,8 @@ export function eventActions(view, ev) {
   const bar = h("div", { class: "event-actions" });
   bar.append(
     h("button", { type: "button", class: "icon", "aria-label": "Reply", title: "Reply", onclick: () => view.composer.replyTo(ev) }, "↩"));
+  bar.append(h("button", { type: "button", class: "icon", "aria-label": "Reply in thread", title: "Reply in thread",
+    onclick: () => threadDialog(view.app, room, ev) }, "🧵"));
   const react = h("button", { type: "button", class: "icon", "aria-label": "React", title: "React" }, "☺");
   react.addEventListener("click", () => emojiPicker(view, ev, react));
   bar.append(react);

@@ -5,7 +5,7 @@ import { Store } from "../store.js";
 import { Sync } from "../sync.js";
 import { Notifier } from "../notify.js";
 import { Media } from "../media.js";
-import { renderRoomList } from "./roomlist.js";
+import { RoomList } from "./roomlist.js";
 import { RoomView } from "./roomview.js";
 import { createRoomDialog, directoryDialog, directChatDialog, profileDialog } from "./dialogs.js";
 
@@ -38,6 +38,7 @@ export class App {
       h("header", {}, h("span", { class: "me", title: me }, me)), menu, this.list);
     this.layout = h("div", { class: "layout" }, this.sidebar, this.main);
     this.root.append(this.layout);
+    this.roomList = new RoomList(this.list, this);
     this.roomView = new RoomView(this);
     this.notifier = new Notifier(this);
     this.store.addEventListener("rooms", () => this.renderRooms());
@@ -61,7 +62,7 @@ export class App {
   }
 
   renderRooms() {
-    renderRoomList(this.list, this);
+    this.roomList.render();
     this.notifier.updateTitle();
     if (this.currentRoomId && !this.store.rooms.has(this.currentRoomId)) this.openRoom(null);
   }

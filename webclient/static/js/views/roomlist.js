@@ -1,6 +1,7 @@
-// The sidebar's list: invites (accept / decline) first, then rooms by latest activity.
+// The sidebar's list: invites (accept / decline) first, then rooms by latest activity. Items
+// are rebuilt only when what they show changed, so keyboard focus stays put during syncs.
 
-import { h, clear, toast } from "../dom.js";
+import { h, KeyedNodes, patch, toast } from "../dom.js";
 
 function inviteItem(app, room) {
   const me = app.store.myId;
@@ -28,11 +29,7 @@ function inviteItem(app, room) {
       h("button", { type: "button", onclick: decline, "aria-label": `Decline invite to ${name}` }, "Decline")));
 }
 
-function roomItem(app, room) {
-  const me = app.store.myId;
-  const name = room.name(me);
-  const { count, highlight } = app.store.unread(room);
-  const current = room.id === app.currentRoomId;
+function roomItem(app, room, { name, count, highlight, current, direct }) {
   let badge = null;
   if (count) {
     const label = `${count} unread${highlight ? `, ${highlight} mentioning you` : ""}`;
@@ -42,7 +39,7 @@ function roomItem(app, room) {
     h("button", {
       type: "button", class: current ? "room current" : "room", "aria-current": current ? "true" : null,
       dataset: { roomId: room.id }, onclick: () => app.openRoom(room.id),
-    }, h("span", { class: "room-name" }, app.store.isDirect(room.id) ? `@ ${name}` : name), badge));
+    }, h("span", { class: "room-name" }, direct ? `@ ${name}` : name), badge));
 }
 
 // Records a direct chat in the m.direct account data.
@@ -59,14 +56,30 @@ export function alertError(err) {
   toast(err && err.message ? err.message : "Something went wrong.");
 }
 
-export function renderRoomList(root, app) {
-  clear(root);
-  const invites = [...app.store.invites.values()];
-  if (invites.length) {
-    root.append(h("h2", {}, "Invites"), h("ul", { class: "invites" }, invites.map((r) => inviteItem(app, r))));
+export class RoomList {
+  constructor(root, app) {
+    this.app = app;
+    this.nodes = new KeyedNodes();
+    this.invitesHeading = h("h2", {}, "Invites");
+    this.invites = h("ul", { class: "invites" });
+    this.empty = h("p", { class: "hint" }, "No rooms yet.");
+    this.rooms = h("ul", { class: "rooms" });
+    root.append(this.invitesHeading, this.invites, h("h2", {}, "Rooms"), this.empty, this.rooms);
   }
-  const rooms = app.store.sortedRooms();
-  root.append(h("h2", {}, "Rooms"));
-  if (!rooms.length && app.store.synced) root.append(h("p", { class: "hint" }, "No rooms yet."));
-  root.append(h("ul", { class: "rooms" }, rooms.map((r) => roomItem(app, r))));
+
+  render() {
+    const app = this.app;
+    const me = app.store.myId;
+    const invites = [...app.store.invites.values()];
+    this.invitesHeading.hidden = this.invites.hidden = !invites.length;
+    patch(this.invites, invites.map((room) => this.nodes.get(`i:${room.id}`, JSON.stringify([room.name(me), room.inviteSender]),
+      () => inviteItem(app, room))));
+    const rooms = app.store.sortedRooms();
+    this.empty.hidden = Boolean(rooms.length) || !app.store.synced;
+    patch(this.rooms, rooms.map((room) => {
+      const shown = { name: room.name(me), ...app.store.unread(room), current: room.id === app.currentRoomId, direct: app.store.isDirect(room.id) };
+      return this.nodes.get(`r:${room.id}`, JSON.stringify(shown), () => roomItem(app, room, shown));
+    }));
+    this.nodes.sweep();
+  }
 }

@@ -2,34 +2,25 @@
 // grouping, replies, reactions and read receipts. Items are kept by event ID and rebuilt only
 // when what they show changed, so focus, hover and playing media survive each sync.
 
-import { h, formatDay, formatTime } from "../dom.js";
+import { h, formatDay, formatTime, KeyedNodes, patch } from "../dom.js";
 import { messageBody, stateText } from "./eventbody.js";
 import { eventActions, reactionsRow } from "./actions.js";
+import { threadDialog } from "./thread.js";
 
 const GROUP_MS = 5 * 60 * 1000;
-
-// Makes parent's children exactly `nodes`, touching only the ones that moved.
-function patch(parent, nodes) {
-  let cur = parent.firstChild;
-  for (const node of nodes) {
-    if (node === cur) { cur = cur.nextSibling; continue; }
-    parent.insertBefore(node, cur);
-  }
-  while (cur) { const next = cur.nextSibling; cur.remove(); cur = next; }
-}
 
 export class Timeline {
   constructor(view) {
     this.view = view;
     this.loading = false;
-    this.items = new Map(); // key -> {signature, node}
+    this.nodes = new KeyedNodes();
   }
 
   get app() { return this.view.app; }
 
   mount(room) {
     this.room = room;
-    this.items = new Map();
+    this.nodes = new KeyedNodes();
     this.list = h("ol", { class: "timeline", "aria-label": "Messages", "aria-live": "polite" });
     this.scroller = h("section", { class: "timeline-scroll", tabindex: "0", "aria-label": "Timeline" }, this.list);
     this.scroller.addEventListener("scroll", () => { if (this.scroller.scrollTop < 80) this.loadOlder(); });
@@ -50,21 +41,12 @@ export class Timeline {
     }
   }
 
-  // The node for `key`, rebuilt only when its signature changed.
-  item(key, signature, build, used) {
-    const known = this.items.get(key);
-    const node = known && known.signature === signature ? known.node : build();
-    used.set(key, { signature, node });
-    return node;
-  }
-
   render() {
     const room = this.room;
     const scroller = this.scroller;
     const fromBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
-    const used = new Map();
     const nodes = [];
-    if (room.atStart) nodes.push(this.item("start", "", () => h("li", { class: "start" }, "This is the beginning of the room."), used));
+    if (room.atStart) nodes.push(this.nodes.get("start", "", () => h("li", { class: "start" }, "This is the beginning of the room.")));
     const readers = this.readersByEvent();
     let prev = null;
     let day = null;
@@ -72,7 +54,7 @@ export class Timeline {
       const evDay = new Date(ev.origin_server_ts).toDateString();
       if (evDay !== day) {
         const label = formatDay(ev.origin_server_ts);
-        nodes.push(this.item(`day:${evDay}`, label, () => h("li", { class: "day", role: "separator" }, label), used));
+        nodes.push(this.nodes.get(`day:${evDay}`, label, () => h("li", { class: "day", role: "separator" }, label)));
         day = evDay;
         prev = null;
       }
@@ -80,11 +62,11 @@ export class Timeline {
       const isMessage = ev.type === "m.room.message" || (room.isRedacted(ev) && typeof ev.state_key !== "string");
       const grouped = isMessage && prev && prev.sender === ev.sender && ev.origin_server_ts - prev.origin_server_ts < GROUP_MS;
       const signature = isMessage ? this.signature(ev, grouped, seen) : JSON.stringify([stateText(room, ev), seen]);
-      const node = this.item(ev.event_id, signature, () => this.build(ev, isMessage, grouped, seen), used);
+      const node = this.nodes.get(ev.event_id, signature, () => this.build(ev, isMessage, grouped, seen));
       if (node) nodes.push(node);
       prev = isMessage ? ev : null;
     }
-    this.items = used;
+    this.nodes.sweep();
     patch(this.list, nodes);
     if (fromBottom < 40) scroller.scrollTop = scroller.scrollHeight;
     else scroller.scrollTop = scroller.scrollHeight - scroller.clientHeight - fromBottom;
@@ -101,7 +83,7 @@ export class Timeline {
     const target = typeof replyTo === "string" ? room.byId.get(replyTo) : null;
     const quote = target ? [target.event_id, room.isRedacted(target), (room.edits.get(target.event_id) || {}).event_id] : null;
     return JSON.stringify([grouped, room.isRedacted(ev), (room.edits.get(ev.event_id) || {}).event_id, reactions,
-      seen, room.memberName(ev.sender), quote, room.powerLevel(me)]);
+      seen, room.memberName(ev.sender), quote, room.powerLevel(me), room.threadCount(ev.event_id)]);
   }
 
   build(ev, isMessage, grouped, seen) {
@@ -144,6 +126,11 @@ export class Timeline {
     item.append(messageBody(room, ev, this.app.media));
     const reactions = reactionsRow(this.view, ev);
     if (reactions) item.append(reactions);
+    const replies = room.threadCount(ev.event_id);
+    if (replies && !room.isRedacted(ev)) {
+      item.append(h("button", { type: "button", class: "thread-link", onclick: () => threadDialog(this.app, room, ev) },
+        `${replies} ${replies === 1 ? "reply" : "replies"} in thread`));
+    }
     if (!room.isRedacted(ev)) item.append(eventActions(this.view, ev));
     return item;
   }
