@@ -1,7 +1,7 @@
-"""matrix-js-sdk with its Rust crypto (matrix-sdk-crypto-wasm, under Node) as two users in
-an encrypted room: alice's message reaches bob as m.room.encrypted and his client decrypts
-it. The client does the whole dance against this server: key upload, /keys/query,
-/keys/claim, olm to-device messages carrying the megolm key."""
+"""matrix-js-sdk with its Rust crypto (matrix-sdk-crypto-wasm, under Node): two users in an
+encrypted room, alice's message reaching bob as m.room.encrypted and his client decrypting
+it (key upload, /keys/query, /keys/claim, olm to-device messages carrying the megolm key);
+and one user setting up cross-signing and a key backup as Element does."""
 
 from __future__ import annotations
 
@@ -33,3 +33,29 @@ async def test_js_sdk_rust_crypto_decrypts(hs: HomeserverUnderTest, node_modules
         "failure": None,
     }
     assert seen["bob_device_id"] in seen["alice_knows_bobs_devices"]
+
+
+async def test_js_sdk_sets_up_cross_signing_and_key_backup(
+    hs: HomeserverUnderTest, node_modules: Path
+) -> None:
+    """As Element on a first login: bootstrapCrossSigning (no UIA: the user has no keys yet),
+    resetKeyBackup, and the key of an encrypted message backed up; a second device of the
+    user sees the first one signed by the user's self-signing key."""
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(JS_DIR / "cross_signing_backup.mjs"),
+        hs.base_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()[-3000:]
+    seen = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert seen["uia_asked"] is False
+    assert seen["cross_signing_ready"] is True
+    assert seen["backup_version"] == "1"
+    assert seen["room_encrypted"] is True and seen["sent_type"] == "m.room.encrypted"
+    assert seen["server_backup"] == {"version": "1", "count": 1}
+    assert seen["backed_up_rooms"] == [seen["room_id"]]
+    assert seen["second_sees_devices"] == seen["device_ids"]
+    assert seen["first_device_cross_signed"] is True
