@@ -44,6 +44,7 @@ window.Notification = class {
 };
 """
 _names = itertools.count()
+PAGE_ERRORS: list[str] = []  # uncaught exceptions in any page, checked after each test
 
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Debian's chromium")
 
@@ -127,6 +128,7 @@ async def new_page(browser: Browser, **context_args: Any) -> tuple[BrowserContex
         await dialog.accept()
 
     page.on("dialog", on_dialog)
+    page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{error.name}: {error.message}\n{error.stack}"))
     return context, page, dialogs
 
 
@@ -151,9 +153,12 @@ async def person(browser: Browser, web_hs: HomeserverUnderTest) -> AsyncIterator
         await page.goto(web_hs.base_url + "/")
         await page.evaluate("s => localStorage.setItem('mx.session', s)", orjson.dumps(session).decode())
         await page.reload()
-        await page.locator(".room-list").wait_for()
+        # The first sync is in once the empty room list says so.
+        await page.locator(".room-list .hint", has_text="No rooms yet.").wait_for()
         return Person(page, context, client, dialogs)
 
+    PAGE_ERRORS.clear()
     yield make
     for context in contexts:
         await context.close()
+    assert PAGE_ERRORS == [], "uncaught errors in the web client"

@@ -44,7 +44,7 @@ async def test_headers_manifest_and_service_worker(browser: Browser, web_hs: Hom
         cached = await page.evaluate(
             """async () => {
                 await navigator.serviceWorker.ready;
-                const cache = await caches.open("app-shell-v3");
+                const cache = await caches.open("app-shell-v4");
                 return (await cache.keys()).map((r) => new URL(r.url).pathname);
             }"""
         )

@@ -72,3 +72,38 @@ async def test_share_image_audio_and_file(person: MakePerson) -> None:
     info = next(e["content"]["info"] for e in sent if e["content"].get("body") == "sky.png")
     assert info == {"mimetype": "image/png", "size": len(png(320, 200)), "w": 320, "h": 200}
     assert await bob.page.evaluate("window.__xss === undefined")
+
+
+async def test_profile_and_room_pictures_and_presence(person: MakePerson) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "Portraits", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room("Portraits")
+    await bob.open_room("Portraits")
+    await bob.say("say cheese")
+    await bob.page.get_by_role("button", name="Profile").click()
+    await bob.page.get_by_label("Profile picture").set_input_files(
+        FilePayload(name="me.png", mimeType="image/png", buffer=png(96, 96))
+    )
+    await expect(bob.page.locator(".toast")).to_have_text("Profile picture saved.")
+    await bob.page.get_by_role("button", name="Close").click()
+    picture = alice.page.locator(".message", has_text="say cheese").locator(".avatar img")
+    await expect(picture).to_have_attribute("src", re.compile(r"^blob:"))
+    profile = await alice.client.get(f"/profile/{bob.user_id}")
+    assert profile["avatar_url"].startswith("mxc://")
+
+    await alice.page.get_by_role("button", name="Settings").click()
+    await alice.page.get_by_label("Room picture").set_input_files(
+        FilePayload(name="room.png", mimeType="image/png", buffer=png(64, 64))
+    )
+    room_picture = bob.page.locator(".room-list .room", has_text="Portraits").locator(".avatar img")
+    await expect(room_picture).to_have_attribute("src", re.compile(r"^blob:"))
+    avatar = await bob.client.get(f"/rooms/{room}/state/m.room.avatar/")
+    assert avatar["url"].startswith("mxc://")
+    await alice.page.get_by_role("button", name="Close").click()
+
+    # Both are syncing, so each shows as online in the other's member list.
+    await alice.page.get_by_role("button", name="Members").click()
+    await expect(
+        alice.page.locator(".members li", has_text=bob.user_id).locator(".presence")
+    ).to_have_attribute("aria-label", "online")

@@ -38,7 +38,7 @@ export class Media {
   url(mxc, { thumbnail = null, download = false } = {}) {
     const parsed = parseMxc(mxc);
     if (!parsed) return Promise.resolve(null);
-    const key = `${mxc}|${thumbnail ? `${thumbnail.width}x${thumbnail.height}` : ""}|${download}`;
+    const key = `${mxc}|${thumbnail ? `${thumbnail.width}x${thumbnail.height}${thumbnail.method || ""}` : ""}|${download}`;
     if (!this.urls.has(key)) {
       if (this.urls.size >= MAX_CACHED) this.evictOldest();
       this.urls.set(key, this.fetchBlob(parsed, thumbnail, download));
@@ -54,7 +54,7 @@ export class Media {
 
   async fetchBlob({ server, mediaId }, thumbnail, download) {
     const base = `/_matrix/client/v1/media/${thumbnail ? "thumbnail" : "download"}/${encodeURIComponent(server)}/${encodeURIComponent(mediaId)}`;
-    const query = thumbnail ? `?width=${thumbnail.width}&height=${thumbnail.height}&method=scale` : "";
+    const query = thumbnail ? `?width=${thumbnail.width}&height=${thumbnail.height}&method=${thumbnail.method || "scale"}` : "";
     try {
       const resp = await fetch(base + query, { headers: { Authorization: `Bearer ${this.api.session.access_token}` } });
       if (!resp.ok) return null;

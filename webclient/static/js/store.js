@@ -10,6 +10,7 @@ export class Store extends EventTarget {
     this.rooms = new Map();
     this.invites = new Map(); // room ID -> Room (holding the stripped invite state)
     this.accountData = new Map();
+    this.presence = new Map(); // user ID -> "online" | "unavailable" | "offline"
     this.synced = false;
   }
 
@@ -24,6 +25,10 @@ export class Store extends EventTarget {
   applySync(sync) {
     const initial = !this.synced;
     for (const ev of (sync.account_data || {}).events || []) this.accountData.set(ev.type, ev.content || {});
+    for (const ev of (sync.presence || {}).events || []) {
+      const state = (ev.content || {}).presence;
+      if (ev.type === "m.presence" && typeof state === "string") this.presence.set(ev.sender, state);
+    }
     const rooms = sync.rooms || {};
     const changed = new Set();
     for (const [roomId, data] of Object.entries(rooms.join || {})) {

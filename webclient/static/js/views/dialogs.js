@@ -3,6 +3,7 @@
 
 import { h, modal, toast } from "../dom.js";
 import { addDirect, alertError } from "./roomlist.js";
+import { avatar } from "./avatar.js";
 
 export function createRoomDialog(app) {
   const name = h("input", { id: "new-room-name", required: true, maxlength: "255" });
@@ -99,15 +100,39 @@ export function directChatDialog(app) {
   term.focus();
 }
 
+// A picture chooser that uploads the file and hands its mxc:// URI to `save`.
+export function avatarPicker(app, id, label, current, name, save) {
+  const preview = h("span", { class: "avatar-preview" }, avatar(app, current, name, { size: "large" }));
+  const input = h("input", { id, type: "file", accept: "image/png,image/jpeg,image/gif,image/webp" });
+  const bar = h("progress", { max: "1", value: "0", hidden: true, "aria-label": "Uploading picture" });
+  input.addEventListener("change", async () => {
+    const file = input.files[0];
+    if (!file) return;
+    bar.hidden = false;
+    try {
+      const uri = await app.media.upload(file, (done) => { bar.value = done; });
+      await save(uri);
+      preview.replaceChildren(avatar(app, uri, name, { size: "large" }));
+    } catch (err) { alertError(err); } finally { bar.hidden = true; input.value = ""; }
+  });
+  return h("div", { class: "avatar-picker" }, preview, h("label", { for: id }, label), input, bar);
+}
+
 export async function profileDialog(app) {
   const me = app.store.myId;
-  const name = h("input", { id: "profile-name", maxlength: "255" });
+  let profile = {};
+  try { profile = await app.api.profile(me); } catch { /* no profile yet */ }
+  const name = h("input", { id: "profile-name", maxlength: "255", value: profile.displayname || "" });
+  const picker = avatarPicker(app, "profile-avatar", "Profile picture", profile.avatar_url, profile.displayname || me,
+    async (uri) => {
+      await app.api.put(`/profile/${encodeURIComponent(me)}/avatar_url`, { avatar_url: uri });
+      toast("Profile picture saved.");
+    });
   const form = h("form", { class: "stack" },
-    h("p", {}, me),
+    h("p", {}, me), picker,
     h("label", { for: "profile-name" }, "Display name"), name,
     h("p", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save")));
   const dlg = modal("Profile", form);
-  try { name.value = (await app.api.profile(me)).displayname || ""; } catch { /* no profile yet */ }
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {

@@ -34,7 +34,11 @@ function fileBody(media, content) {
 export function messageBody(room, ev, media) {
   if (room.isRedacted(ev)) return h("div", { class: "body redacted" }, "Message deleted");
   const content = room.shownContent(ev);
-  const body = typeof content.body === "string" ? content.body : "";
+  let body = typeof content.body === "string" ? content.body : "";
+  // Older clients quote the replied-to message in the body; the quote is drawn from the event.
+  if ((content["m.relates_to"] || {})["m.in_reply_to"] && body.startsWith("> ")) {
+    body = body.replace(/^(> [^\n]*\n)+\n/, "");
+  }
   const el = h("div", { class: `body ${content.msgtype === "m.notice" ? "notice" : ""}` });
   if (FILE_TYPES.has(content.msgtype) && parseMxc(content.url)) {
     el.append(fileBody(media, content));

@@ -2,6 +2,7 @@
 // are rebuilt only when what they show changed, so keyboard focus stays put during syncs.
 
 import { h, KeyedNodes, patch, toast } from "../dom.js";
+import { avatar } from "./avatar.js";
 
 function inviteItem(app, room) {
   const me = app.store.myId;
@@ -29,7 +30,7 @@ function inviteItem(app, room) {
       h("button", { type: "button", onclick: decline, "aria-label": `Decline invite to ${name}` }, "Decline")));
 }
 
-function roomItem(app, room, { name, count, highlight, current, direct }) {
+function roomItem(app, room, { name, count, highlight, current, direct, avatarUrl, presence }) {
   let badge = null;
   if (count) {
     const label = `${count} unread${highlight ? `, ${highlight} mentioning you` : ""}`;
@@ -39,7 +40,9 @@ function roomItem(app, room, { name, count, highlight, current, direct }) {
     h("button", {
       type: "button", class: current ? "room current" : "room", "aria-current": current ? "true" : null,
       dataset: { roomId: room.id }, onclick: () => app.openRoom(room.id),
-    }, h("span", { class: "room-name" }, direct ? `@ ${name}` : name), badge));
+    }, avatar(app, avatarUrl, name), h("span", { class: "room-name" }, direct ? `@ ${name}` : name),
+    presence ? h("span", { class: `presence ${presence}`, role: "img", "aria-label": presence, title: presence }) : null,
+    badge));
 }
 
 // Records a direct chat in the m.direct account data.
@@ -77,7 +80,11 @@ export class RoomList {
     const rooms = app.store.sortedRooms();
     this.empty.hidden = Boolean(rooms.length) || !app.store.synced;
     patch(this.rooms, rooms.map((room) => {
-      const shown = { name: room.name(me), ...app.store.unread(room), current: room.id === app.currentRoomId, direct: app.store.isDirect(room.id) };
+      const direct = app.store.isDirect(room.id);
+      const other = direct ? room.members().find((u) => u !== me) : null;
+      const avatarUrl = room.stateContent("m.room.avatar").url || (other ? room.stateContent("m.room.member", other).avatar_url : null);
+      const presence = other ? app.store.presence.get(other) || "offline" : null;
+      const shown = { name: room.name(me), ...app.store.unread(room), current: room.id === app.currentRoomId, direct, avatarUrl, presence };
       return this.nodes.get(`r:${room.id}`, JSON.stringify(shown), () => roomItem(app, room, shown));
     }));
     this.nodes.sweep();

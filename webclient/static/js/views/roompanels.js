@@ -3,12 +3,27 @@
 
 import { h, modal, formatDay, formatTime, toast } from "../dom.js";
 import { alertError } from "./roomlist.js";
+import { avatar } from "./avatar.js";
+import { avatarPicker } from "./dialogs.js";
 
 function role(level) {
   if (level === Infinity) return "Owner";
   if (level >= 100) return "Admin";
   if (level >= 50) return "Moderator";
   return null;
+}
+
+const PRESENCE_LOOKUPS = 50;
+
+// Presence the sync has not brought (it reports changes only), for the first members.
+async function fetchPresence(app, userIds) {
+  const missing = userIds.filter((u) => !app.store.presence.has(u)).slice(0, PRESENCE_LOOKUPS);
+  await Promise.all(missing.map(async (u) => {
+    try {
+      const status = await app.api.get(`/presence/${encodeURIComponent(u)}/status`);
+      if (typeof status.presence === "string") app.store.presence.set(u, status.presence);
+    } catch { /* not shared with us */ }
+  }));
 }
 
 export function membersDialog(app, room) {
@@ -20,7 +35,10 @@ export function membersDialog(app, room) {
       .sort((a, b) => b.level - a.level || room.memberName(a.u).localeCompare(room.memberName(b.u)));
     for (const { u, level, invited } of entries) {
       const r = role(level);
+      const presence = app.store.presence.get(u) || "offline";
       list.append(h("li", { dataset: { userId: u } },
+        h("span", { class: `presence ${presence}`, role: "img", "aria-label": presence, title: presence }),
+        avatar(app, room.stateContent("m.room.member", u).avatar_url, room.memberName(u)),
         h("span", { class: "member-name" }, room.memberName(u)), " ",
         h("span", { class: "member-id" }, u),
         r ? h("span", { class: "role" }, r) : null,
@@ -28,6 +46,7 @@ export function membersDialog(app, room) {
     }
   };
   render();
+  fetchPresence(app, room.members("join")).then(render);
   const input = h("input", { id: "invite-user", placeholder: "@name:server", required: true });
   const form = h("form", { class: "row" }, h("label", { for: "invite-user" }, "Invite user"), input,
     h("button", { type: "submit" }, "Invite"));
@@ -54,7 +73,9 @@ export function settingsDialog(app, room) {
     h("option", { value: "invite", selected: rule !== "public" }, "Invite only"),
     h("option", { value: "public", selected: rule === "public" }, "Anyone can join"));
   const save = h("button", { type: "submit", class: "primary" }, "Save");
-  const form = h("form", { class: "stack" },
+  const picker = avatarPicker(app, "settings-avatar", "Room picture", room.stateContent("m.room.avatar").url,
+    room.name(app.store.myId), (uri) => app.api.setState(room.id, "m.room.avatar", { url: uri }));
+  const form = h("form", { class: "stack" }, picker,
     h("label", { for: "settings-name" }, "Room name"), name,
     h("label", { for: "settings-topic" }, "Topic"), topic,
     h("label", { for: "settings-join-rule" }, "Who can join"), joinRule,

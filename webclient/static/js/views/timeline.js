@@ -6,6 +6,7 @@ import { h, formatDay, formatTime, KeyedNodes, patch } from "../dom.js";
 import { messageBody, stateText } from "./eventbody.js";
 import { eventActions, reactionsRow } from "./actions.js";
 import { threadDialog } from "./thread.js";
+import { avatar } from "./avatar.js";
 
 const GROUP_MS = 5 * 60 * 1000;
 
@@ -83,7 +84,7 @@ export class Timeline {
     const target = typeof replyTo === "string" ? room.byId.get(replyTo) : null;
     const quote = target ? [target.event_id, room.isRedacted(target), (room.edits.get(target.event_id) || {}).event_id] : null;
     return JSON.stringify([grouped, room.isRedacted(ev), (room.edits.get(ev.event_id) || {}).event_id, reactions,
-      seen, room.memberName(ev.sender), quote, room.powerLevel(me), room.threadCount(ev.event_id)]);
+      seen, room.memberName(ev.sender), room.stateContent("m.room.member", ev.sender).avatar_url, quote, room.powerLevel(me), room.threadCount(ev.event_id)]);
   }
 
   build(ev, isMessage, grouped, seen) {
@@ -118,6 +119,7 @@ export class Timeline {
     });
     if (!grouped) {
       item.append(h("p", { class: "sender" },
+        avatar(this.app, room.stateContent("m.room.member", ev.sender).avatar_url, room.memberName(ev.sender)),
         h("span", { class: "sender-name", title: ev.sender }, room.memberName(ev.sender)), " ",
         h("time", { datetime: new Date(ev.origin_server_ts).toISOString() }, formatTime(ev.origin_server_ts))));
     }
