@@ -11,9 +11,12 @@ from clientapi.routes import (
     context,
     devices,
     directory,
+    key_backup,
     keys,
     login,
+    media,
     membership,
+    notifications,
     presence,
     profile,
     push_rules,
@@ -52,7 +55,10 @@ ROUTE_TABLES = (
     presence.routes,
     to_device.routes,
     push_rules.routes,
+    notifications.routes,
     keys.routes,
+    key_backup.routes,
+    media.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"

@@ -18,14 +18,18 @@ from homeserver.accounts import Accounts
 from homeserver.auth.passwords import PasswordHasher
 from homeserver.auth.tokens import TokenIssuer, load_or_create_secret
 from homeserver.config import Config
+from homeserver.cross_signing import CrossSigning
 from homeserver.crypto.keys import load_server_keys
 from homeserver.device_lists import DeviceLists
 from homeserver.directory import Directory
 from homeserver.e2e_keys import E2eKeys
+from homeserver.key_backup import KeyBackups
+from homeserver.media.service import make_media_service
 from homeserver.notifier import Notifier, Stream
 from homeserver.presence import Presence
 from homeserver.profiles import Profiles
 from homeserver.push.service import PushRules
+from homeserver.push.wiring import wire_notifications
 from homeserver.ratelimit import RateLimiter
 from homeserver.receipts import Receipts
 from homeserver.reports import Reports
@@ -41,13 +45,16 @@ from homeserver.rooms.timeline import Timeline
 from homeserver.rooms.timestamp import TimestampLookup
 from homeserver.rooms.visibility import Visibility
 from homeserver.search import RoomSearch
+from homeserver.signature_upload import SignatureUpload
 from homeserver.storage.account_data import AccountDataStore
+from homeserver.storage.cross_signing import CrossSigningStore
 from homeserver.storage.database import Database, create_database
 from homeserver.storage.device_lists import DeviceListStore
 from homeserver.storage.devices import DeviceStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.e2e_keys import E2eKeyStore
 from homeserver.storage.events import EventStore
+from homeserver.storage.key_backup import KeyBackupStore
 from homeserver.storage.migrate import migrate
 from homeserver.storage.presence import PresenceStore
 from homeserver.storage.receipts import ReceiptStore
@@ -73,6 +80,7 @@ from homeserver.user_directory import UserDirectory
 from webclient.views import setup_webclient
 
 IDLE_SWEEP_INTERVAL_S = 60.0
+MEDIA_SWEEP_INTERVAL_S = 600.0
 
 
 async def open_database(config: Config) -> Database:
@@ -105,9 +113,10 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     wire_relations(app, db)
     await wire_receipts_typing(app, db)
     await wire_presence_devices(app, db)
-    wire_push(app, db)
+    await wire_push(app, config, db)
     wire_e2e(app, db)
     wire_sync(app, db)
+    app[K.MEDIA] = make_media_service(config, db, limiter)
 
 
 async def wire_receipts_typing(app: web.Application, db: Database) -> None:
@@ -140,13 +149,18 @@ async def wire_presence_devices(app: web.Application, db: Database) -> None:
 
 
 def wire_e2e(app: web.Application, db: Database) -> None:
-    """End-to-end encryption keys: device, one-time and fallback keys."""
-    app[K.E2E_KEYS] = E2eKeys(E2eKeyStore(db), app[K.DEVICE_LISTS], app[K.ACCOUNTS].server_name)
+    """End-to-end encryption: device, one-time and fallback keys, cross-signing, key backups."""
+    key_store, cross_store, device_lists = E2eKeyStore(db), CrossSigningStore(db), app[K.DEVICE_LISTS]
+    app[K.CROSS_SIGNING] = cross = CrossSigning(cross_store, app[K.DEVICES], device_lists)
+    app[K.SIGNATURE_UPLOAD] = SignatureUpload(cross_store, key_store, device_lists)
+    app[K.E2E_KEYS] = E2eKeys(key_store, device_lists, cross, app[K.ACCOUNTS].server_name)
+    app[K.KEY_BACKUPS] = KeyBackups(KeyBackupStore(db))
 
 
-def wire_push(app: web.Application, db: Database) -> None:
-    """Push rules, kept as each user's m.push_rules account data."""
+async def wire_push(app: web.Application, config: Config, db: Database) -> None:
+    """Push rules, kept as each user's m.push_rules account data; notifications."""
     app[K.PUSH_RULES] = PushRules(AccountDataStore(db), app[K.ACCOUNT_DATA])
+    await wire_notifications(app, config, db)
 
 
 def wire_sync(app: web.Application, db: Database) -> None:
@@ -163,6 +177,7 @@ def wire_sync(app: web.Application, db: Database) -> None:
         to_device=app[K.TO_DEVICE],
         device_lists=app[K.DEVICE_LISTS],
         push_rules=app[K.PUSH_RULES],
+        unread=app[K.UNREAD_COUNTS],
         key_counts=app[K.E2E_KEYS],
     )
     app[K.SYNC] = SyncHandler(
@@ -234,9 +249,14 @@ def make_app(config: Config) -> web.Application:
         db = await open_database(config)
         await wire_core(app, config, db)
         async with periodic.running(
-            {"presence idleness": (IDLE_SWEEP_INTERVAL_S, app[K.PRESENCE].mark_idle)}
+            {
+                "presence idleness": (IDLE_SWEEP_INTERVAL_S, app[K.PRESENCE].mark_idle),
+                "expired media uploads": (MEDIA_SWEEP_INTERVAL_S, app[K.MEDIA].sweep),
+            }
         ):
             yield
+        app[K.MEDIA].close()
+        await app[K.PUSH_DELIVERY].close()
         await db.close()
 
     app.cleanup_ctx.append(core)

@@ -12,14 +12,21 @@ if TYPE_CHECKING:
     from homeserver.auth.passwords import PasswordHasher
     from homeserver.auth.tokens import TokenIssuer
     from homeserver.config import Config
+    from homeserver.cross_signing import CrossSigning
     from homeserver.crypto.keys import ServerKeys
     from homeserver.device_lists import DeviceLists
     from homeserver.directory import Directory
     from homeserver.e2e_keys import E2eKeys
+    from homeserver.key_backup import KeyBackups
+    from homeserver.media.service import MediaService
     from homeserver.notifier import Notifier
     from homeserver.presence import Presence
     from homeserver.profiles import Profiles
+    from homeserver.push.delivery import PushDelivery
+    from homeserver.push.notifications import Notifications
+    from homeserver.push.pushers import Pushers
     from homeserver.push.service import PushRules
+    from homeserver.push.unread import UnreadCounts
     from homeserver.ratelimit import RateLimiter
     from homeserver.receipts import Receipts
     from homeserver.reports import Reports
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from homeserver.rooms.timeline import Timeline
     from homeserver.rooms.timestamp import TimestampLookup
     from homeserver.search import RoomSearch
+    from homeserver.signature_upload import SignatureUpload
     from homeserver.storage.database import Database
     from homeserver.storage.devices import DeviceStore
     from homeserver.storage.events import EventStore
@@ -85,3 +93,12 @@ TO_DEVICE: web.AppKey[ToDevice] = web.AppKey("to_device")
 DEVICE_LISTS: web.AppKey[DeviceLists] = web.AppKey("device_lists")
 PUSH_RULES: web.AppKey[PushRules] = web.AppKey("push_rules")
 E2E_KEYS: web.AppKey[E2eKeys] = web.AppKey("e2e_keys")
+CROSS_SIGNING: web.AppKey[CrossSigning] = web.AppKey("cross_signing")
+KEY_BACKUPS: web.AppKey[KeyBackups] = web.AppKey("key_backups")
+SIGNATURE_UPLOAD: web.AppKey[SignatureUpload] = web.AppKey("signature_upload")
+MEDIA: web.AppKey[MediaService] = web.AppKey("media")
+# Notifications: unread counts, GET /notifications, pushers and their delivery.
+UNREAD_COUNTS: web.AppKey[UnreadCounts] = web.AppKey("unread_counts")
+NOTIFICATIONS: web.AppKey[Notifications] = web.AppKey("notifications")
+PUSHERS: web.AppKey[Pushers] = web.AppKey("pushers")
+PUSH_DELIVERY: web.AppKey[PushDelivery] = web.AppKey("push_delivery")

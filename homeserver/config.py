@@ -4,6 +4,7 @@ overrides. Every problem is reported as one `ConfigError` line naming the option
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import types
@@ -41,6 +42,7 @@ class RateLimits:
     register_available: RateLimit = RateLimit(per_second=1.0, burst=10)
     message: RateLimit = RateLimit(per_second=10.0, burst=50)
     report: RateLimit = RateLimit(per_second=0.1, burst=10)
+    media_upload: RateLimit = RateLimit(per_second=0.5, burst=20)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,33 @@ class PasswordHashing:
 
 
 @dataclass(frozen=True)
+class UrlPreview:
+    """GET /media/preview_url: off by default. Private, loopback and link-local addresses are
+    never fetched unless a network in `ip_allowlist` (CIDR strings) holds them."""
+
+    enabled: bool = False
+    ip_allowlist: tuple[str, ...] = ()
+    max_page_bytes: int = 4 * 1024 * 1024
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Media:
+    max_upload_size: int = 50 * 1024 * 1024
+    # Decompression-bomb guard: images with more pixels are never decoded for thumbnails.
+    max_thumbnail_pixels: int = 32_000_000
+    thumbnail_timeout_s: float = 30.0
+    # Legacy unauthenticated /_matrix/media/v3/download|thumbnail: when frozen, they serve only
+    # media uploaded before `legacy_frozen_after_ms` (0: none) and answer 404 for the rest.
+    legacy_frozen: bool = True
+    legacy_frozen_after_ms: int = 0
+    # POST /media/v1/create: an unused media ID expires after this; at most this many per user.
+    unused_expiry_ms: int = 24 * 60 * 60 * 1000
+    max_pending_uploads: int = 10
+    url_preview: UrlPreview = field(default_factory=UrlPreview)
+
+
+@dataclass(frozen=True)
 class Config:
     server_name: str = "localhost"
     public_baseurl: str = ""
@@ -74,9 +103,12 @@ class Config:
     serve_web_client: bool = True
     log_level: str = "INFO"
     default_room_version: str = "12"
+    # Push gateways on loopback/private addresses or over plain http (tests, local set-ups).
+    push_allow_local_gateways: bool = False
     registration: Registration = field(default_factory=Registration)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
+    media: Media = field(default_factory=Media)
 
     @property
     def base_url(self) -> str:
@@ -179,6 +211,10 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
             raise ConfigError(f"config option '{name}' must be a mapping")
         return _build(hint, value, name + ".")  # type: ignore[arg-type]
     origin = typing.get_origin(hint)
+    if origin is tuple:  # a YAML list of one type
+        if not isinstance(value, list):
+            raise ConfigError(f"config option '{name}' must be a list")
+        return tuple(_coerce(typing.get_args(hint)[0], v, f"{name}[{i}]") for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
         if value is None and type(None) in args:
@@ -229,10 +265,26 @@ def _check(config: Config) -> None:
             f"default_room_version {config.default_room_version!r} is not one new rooms can have "
             f"({', '.join(sorted(CREATABLE_VERSIONS, key=int))})"
         )
+    _check_media(config.media)
     for name in (f.name for f in dataclasses.fields(RateLimits) if f.name != "enabled"):
         limit: RateLimit = getattr(config.rate_limits, name)
         if limit.per_second <= 0 or limit.burst < 1:
             raise ConfigError(f"rate_limits.{name} needs per_second > 0 and burst >= 1")
+
+
+def _check_media(media: Media) -> None:
+    for name in ("max_upload_size", "max_thumbnail_pixels", "unused_expiry_ms", "max_pending_uploads"):
+        if getattr(media, name) < 1:
+            raise ConfigError(f"media.{name} must be at least 1")
+    if media.url_preview.max_page_bytes < 1024:
+        raise ConfigError("media.url_preview.max_page_bytes must be at least 1024")
+    if media.thumbnail_timeout_s <= 0 or media.url_preview.timeout_s <= 0:
+        raise ConfigError("media.thumbnail_timeout_s and media.url_preview.timeout_s must be positive")
+    for network in media.url_preview.ip_allowlist:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"media.url_preview.ip_allowlist: {network!r} is not an IP network") from None
 
 
 def config_as_dict(config: Config) -> dict[str, Any]:

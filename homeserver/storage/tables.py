@@ -372,3 +372,137 @@ e2e_fallback_keys = Table(
     Column("key_json", Text, nullable=False),
     Column("used", Boolean, nullable=False, default=False),
 )
+
+# Notifications (spec: "Push Notifications"). One row per event that notifies a local user
+# (the push rules' actions held `notify`); thread_id is "main" or the thread root's ID.
+# Unread counts are the rows above the user's read position, found through
+# (user_id, room_id, stream_ordering) without reading the room's events.
+event_push_actions = Table(
+    "event_push_actions",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("event_id", ID, primary_key=True),
+    Column("room_id", ID, nullable=False),
+    Column("stream_ordering", BigInteger, nullable=False),
+    Column("thread_id", ID, nullable=False),
+    Column("highlight", Boolean, nullable=False),
+    Column("actions", Text, nullable=False),  # the matching rule's actions, JSON
+    Index("event_push_actions_user_room", "user_id", "room_id", "stream_ordering"),
+    Index("event_push_actions_user_stream", "user_id", "stream_ordering"),
+)
+
+# How far a user has read in a room, per thread ("" for unthreaded receipts, which clear every
+# thread): the stream ordering of their latest m.read / m.read.private receipt's event.
+push_read_positions = Table(
+    "push_read_positions",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("room_id", ID, primary_key=True),
+    Column("thread_id", ID, primary_key=True),
+    Column("stream_ordering", BigInteger, nullable=False),
+)
+
+# Pushers (POST /pushers/set): where a user's notifications are delivered. device_id: the
+# device whose access token created the pusher (deleted with it).
+pushers = Table(
+    "pushers",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("app_id", String(64), primary_key=True),
+    Column("pushkey", String(512), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("app_display_name", Text, nullable=False),
+    Column("device_display_name", Text, nullable=False),
+    Column("profile_tag", Text, nullable=True),
+    Column("lang", Text, nullable=False),
+    Column("data", Text, nullable=False),  # JSON object
+    Column("device_id", ID, nullable=True),
+    Column("pushkey_ts", BigInteger, nullable=False),
+    Index("pushers_pushkey", "app_id", "pushkey"),
+    Index("pushers_device", "user_id", "device_id"),
+)
+
+# Media repository (spec: "Content repository"). One row per local media ID; the bytes live on
+# disk under DATA_DIR/media, named by their sha256, so identical uploads are stored once.
+# sha256/size/uploaded_ts are NULL while an asynchronous upload (POST /media/v1/create) is
+# pending; expires_ts is set only then (the pending ID is dropped after it).
+media = Table(
+    "media",
+    metadata,
+    Column("media_id", ID, primary_key=True),
+    Column("user_id", ID, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("content_type", String(255), nullable=True),
+    Column("upload_name", Text, nullable=True),
+    Column("sha256", String(64), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("uploaded_ts", BigInteger, nullable=True),
+    Column("expires_ts", BigInteger, nullable=True),
+    Index("media_user_pending", "user_id", "expires_ts"),
+    Index("media_expiry", "expires_ts"),
+    Index("media_sha256", "sha256"),
+)
+
+# Thumbnails made once per content hash and (size, method, animated), kept on disk beside it.
+media_thumbnails = Table(
+    "media_thumbnails",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("width", Integer, primary_key=True),
+    Column("height", Integer, primary_key=True),
+    Column("method", String(16), primary_key=True),
+    Column("animated", Boolean, primary_key=True),
+    Column("content_type", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+# Cross-signing and server-side key backups (spec: "Cross-signing", "Server-side key backups").
+# A user's cross-signing key of each usage (master, self_signing, user_signing), as uploaded.
+e2e_cross_signing_keys = Table(
+    "e2e_cross_signing_keys",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("usage", String(16), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("key_json", Text, nullable=False),
+)
+
+# Signatures uploaded with /keys/signatures/upload, apart from the keys they sign (a device
+# uploading its keys again keeps them): target_key is a device ID or a master public key.
+e2e_cross_signing_signatures = Table(
+    "e2e_cross_signing_signatures",
+    metadata,
+    Column("target_user_id", ID, primary_key=True),
+    Column("target_key", ID, primary_key=True),
+    Column("signer_user_id", ID, primary_key=True),
+    Column("signer_key_id", String(255), primary_key=True),
+    Column("signature", String(255), nullable=False),
+)
+
+# Key backup versions per user; versions are never reused (deleted ones stay, flagged), and
+# etag moves whenever the version's keys change.
+e2e_room_key_versions = Table(
+    "e2e_room_key_versions",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("algorithm", String(255), nullable=False),
+    Column("auth_data", Text, nullable=False),
+    Column("etag", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+)
+
+# One backed-up megolm session key per (backup version, room, session).
+e2e_room_keys = Table(
+    "e2e_room_keys",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("room_id", ID, primary_key=True),
+    Column("session_id", String(255), primary_key=True),
+    Column("first_message_index", BigInteger, nullable=False),
+    Column("forwarded_count", BigInteger, nullable=False),
+    Column("is_verified", Boolean, nullable=False),
+    Column("session_data", Text, nullable=False),
+)
