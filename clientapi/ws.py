@@ -20,6 +20,7 @@ import contextlib
 import logging
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -36,10 +37,12 @@ from clientapi.ws_requests import (
     parse_request,
     perform,
 )
-from homeserver.appkeys import CONFIG, NOTIFIER, SYNC
+from homeserver.appkeys import CONFIG, NOTIFIER, PRESENCE, SYNC
 from homeserver.auth.tokens import Requester
 from homeserver.errors import Forbidden, InternalError, MatrixError
 from homeserver.filters import SyncFilter
+from homeserver.ids import RoomID
+from homeserver.notifier import Watch
 from homeserver.sync.request import SyncRequest
 from homeserver.sync.tokens import SyncToken
 
@@ -176,9 +179,30 @@ async def _filter_or_close(
 
 
 class Connection:
-    """One authenticated socket: answers requests, pushes sync frames."""
+    """One authenticated socket: answers requests, pushes sync frames.
 
-    __slots__ = ("_max_bytes", "_pusher_closes", "_request", "_token", "who", "ws")
+    The handler's task reads requests and answers them in order. Frames are pushed by a
+    pump task that runs only while there is news: it pulls what changed since the last
+    frame it wrote, writes it, waits until the socket has drained, and pulls again; once
+    nothing is new it registers a `Watch` with the notifier and ends. The watch starts the
+    next pump. An idle socket thus holds a watch and one timer (presence), not a parked task."""
+
+    __slots__ = (
+        "_filter",
+        "_full_state",
+        "_last_pump",
+        "_max_bytes",
+        "_pump",
+        "_pusher_closes",
+        "_query",
+        "_request",
+        "_since",
+        "_timer",
+        "_token",
+        "_watch",
+        "who",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -194,20 +218,43 @@ class Connection:
         self.who = who
         self._max_bytes = max_bytes
         self._pusher_closes = False  # the pusher is closing the socket: let it finish
+        self._pump: asyncio.Task[None] | None = None
+        self._watch: Watch | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_pump = 0.0  # loop time the last pump started (presence keep-alive)
 
     @property
     def transport(self) -> asyncio.Transport | None:
         return self._request.transport
 
+    @property
+    def pump(self) -> asyncio.Task[None] | None:
+        """The task writing frames now, or the last one (done once the socket is idle)."""
+        return self._pump
+
+    @property
+    def parked(self) -> bool:
+        """Idle: watching the notifier for news, with no task of its own."""
+        return self._watch is not None and (self._pump is None or self._pump.done())
+
     async def run(self, query: SyncQuery, sync_filter: SyncFilter) -> None:
-        pusher = asyncio.create_task(self._push(query, sync_filter))
+        self._query, self._filter = query, sync_filter
+        self._since, self._full_state = query.since, query.full_state
+        self._start_pump()
         try:
             await self._serve()
         finally:
-            if not self._pusher_closes:
-                pusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pusher
+            if self._watch is not None:
+                self._request.app[NOTIFIER].unwatch(self._watch)
+            if self._timer is not None:
+                self._timer.cancel()
+            self._watch = self._timer = None
+            pump = self._pump
+            if pump is not None:
+                if not self._pusher_closes:
+                    pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
 
     async def _serve(self) -> None:
         """Answer requests in order until the socket closes."""
@@ -274,14 +321,30 @@ class Connection:
             return False
         return not self.ws.closed
 
-    async def _push(self, query: SyncQuery, sync_filter: SyncFilter) -> None:
-        """Sync frames, each computed from the token of the frame written before it."""
-        since, full_state = query.since, query.full_state
-        notifier = self._request.app[NOTIFIER]
+    def _start_pump(self) -> None:
+        """Called by the watch or the keep-alive timer: pull and write what is new."""
+        self._watch = None
+        if self.ws.closed or (self._pump is not None and not self._pump.done()):
+            return
+        self._last_pump = asyncio.get_running_loop().time()
+        self._pump = asyncio.create_task(self._push())
+
+    async def _push(self) -> None:
+        """Frames while there is news, each computed from the token of the frame before it;
+        then a watch for the next news, and the task ends."""
+        app = self._request.app
         try:
-            while not notifier.closed:  # at shutdown every wait ends at once: stop pulling
-                since = await self._push_one(query, sync_filter, since, full_state)
-                full_state = False
+            await app[PRESENCE].user_active(self.who.user_id, self._query.set_presence)
+            while not app[NOTIFIER].closed:  # at shutdown: stop pulling
+                polled = await app[SYNC].poll(self._sync_request(), self._since)
+                self._full_state = False
+                if polled.response is None:
+                    self._since = polled.since
+                    if self._park(polled.seen, polled.rooms):
+                        return
+                    continue
+                await self._write_frame(polled.response)
+                self._since = SyncToken.parse(polled.response["next_batch"])
         except _SocketGone:
             return
         except MatrixError as e:
@@ -292,19 +355,45 @@ class Connection:
             self._pusher_closes = True
             await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal server error")
 
-    async def _push_one(
-        self, query: SyncQuery, sync_filter: SyncFilter, since: SyncToken | None, full_state: bool
-    ) -> SyncToken | None:
-        """Wait for news and write it as one frame; the token to go on from. (A function of
-        its own so that no response outlives its frame: an idle socket holds none.)"""
+    def _sync_request(self) -> SyncRequest:
+        who, query = self.who, self._query
+        return SyncRequest(
+            who.user_id, who.device_id, None, self._filter, self._full_state, 0, query.set_presence
+        )
+
+    def _park(self, seen: SyncToken, rooms: list[RoomID]) -> bool:
+        """Watch for news after `seen`; False if some came in already (pull again now)."""
         app = self._request.app
-        user_id, device_id = self.who.user_id, self.who.device_id
-        poll_ms = app[WS_SETTINGS].poll_ms
-        req = SyncRequest(user_id, device_id, since, sync_filter, full_state, poll_ms, query.set_presence)
-        body = await app[SYNC].sync(req)
-        next_batch = SyncToken.parse(body["next_batch"])
-        if next_batch == since:
-            return since  # the wait ended with nothing new at all
+        sync = app[SYNC]
+        watch = app[NOTIFIER].watch(self.who.user_id, rooms, self._start_pump)
+        if sync.current_token() != seen:
+            app[NOTIFIER].unwatch(watch)
+            return False
+        self._watch = watch
+        if self._timer is None:
+            self._arm_keepalive()
+        return True
+
+    def _arm_keepalive(self) -> None:
+        """Pull at least every poll interval, as a /sync client would: it keeps the user's
+        presence online. One timer per socket, re-armed from the last pump, not per frame."""
+        loop = asyncio.get_running_loop()
+        poll_s, now = self._request.app[WS_SETTINGS].poll_ms / 1000, loop.time()
+        due = self._last_pump + poll_s
+        self._timer = loop.call_at(due if due > now else now + poll_s, self._keepalive)
+
+    def _keepalive(self) -> None:
+        self._timer = None
+        if self.ws.closed:
+            return
+        poll_s = self._request.app[WS_SETTINGS].poll_ms / 1000
+        if self._watch is not None and asyncio.get_running_loop().time() - self._last_pump >= poll_s:
+            self._request.app[NOTIFIER].unwatch(self._watch)
+            self._start_pump()
+        self._arm_keepalive()
+
+    async def _write_frame(self, body: dict[str, Any]) -> None:
+        """Check the token (a logged-out device's socket is closed), then write `body`."""
         token_error = await self._check_token()
         if token_error is not None:
             self._pusher_closes = True
@@ -312,7 +401,6 @@ class Connection:
             raise _SocketGone
         if not await self._write(orjson.dumps({"type": "sync", **body})):
             raise _SocketGone
-        return next_batch
 
 
 class _SocketGone(Exception):

@@ -15,6 +15,10 @@ or a reader could look, see nothing, and sleep through it.
 The notifier also remembers, per stream, the last position at which each room or user
 changed (`changed_since`), so sync can skip a room or a query without asking the database.
 
+A waiter is either a future (a long-poll's `wait_for`) or a `Watch`: a one-shot callback that
+holds no task while it waits, so that an idle WebSocket costs a set entry, not a parked chain
+of coroutines and a timer.
+
 In-process for now; every method takes plain IDs and positions so that a Redis pub/sub
 notifier can replace it when several processes share a database (DESIGN.md, "Scale").
 Listeners registered with `add_listener` are called synchronously after each event commit,
@@ -45,7 +49,7 @@ class Stream(StrEnum):
     DEVICE_LISTS = "device_lists"
 
 
-_Waiter = asyncio.Future[None]  # one per waiting long-poll or socket: the smallest thing to await
+_Waiter = asyncio.Future[None]  # one per waiting long-poll: the smallest thing to await
 
 
 class ChangeMemory:
@@ -71,6 +75,17 @@ class ChangeMemory:
         return self._last.get(key, 0) > position
 
 
+class Watch:
+    """A one-shot registration: `callback` runs (once, synchronously, inside the `notify`
+    that woke it) when something changes for its user or rooms; it is then unregistered."""
+
+    __slots__ = ("callback", "keys")
+
+    def __init__(self, keys: tuple[str, ...], callback: Callable[[], None]) -> None:
+        self.keys = keys
+        self.callback = callback
+
+
 class Notifier:
     def __init__(self) -> None:
         self.positions: dict[Stream, int] = dict.fromkeys(Stream, 0)
@@ -78,7 +93,7 @@ class Notifier:
         self._pending: dict[Stream, list[tuple[int, tuple[str, ...]]]] = {s: [] for s in Stream}
         self._listeners: list[EventListener] = []
         # Waiters by user or room ID (the sigils keep the two apart: "@..." and "!...").
-        self._waiters: dict[str, set[_Waiter]] = {}
+        self._waiters: dict[str, set[_Waiter | Watch]] = {}
         self.closed = False
 
     @property
@@ -156,8 +171,14 @@ class Notifier:
 
     def _wake(self, keys: Iterable[str]) -> None:
         for key in keys:
-            for waiter in self._waiters.get(key, ()):
-                if not waiter.done():
+            waiters = self._waiters.get(key)
+            if not waiters:
+                continue
+            for waiter in tuple(waiters):  # a watch unregisters itself from this set
+                if isinstance(waiter, Watch):
+                    self.unwatch(waiter)
+                    waiter.callback()
+                elif not waiter.done():
                     waiter.set_result(None)
 
     def close(self) -> None:
@@ -166,7 +187,7 @@ class Notifier:
         self.closed = True
         for waiters in self._waiters.values():
             for waiter in waiters:
-                if not waiter.done():
+                if not isinstance(waiter, Watch) and not waiter.done():
                     waiter.set_result(None)
 
     async def wait_for(self, user_id: str, rooms: Iterable[str], timeout_s: float) -> bool:
@@ -189,8 +210,24 @@ class Notifier:
             for key in keys:
                 _discard(self._waiters, key, waiter)
 
+    def watch(self, user_id: str, rooms: Iterable[str], callback: Callable[[], None]) -> Watch:
+        """Call `callback` once, at the next change for `user_id` or in one of `rooms`. The
+        caller compares the positions it answered from with the current ones right after
+        this (no await in between), so that a change just before it is not missed. After
+        `close` nothing is registered: the server is going down."""
+        watch = Watch((user_id, *rooms), callback)
+        if not self.closed:
+            for key in watch.keys:
+                self._waiters.setdefault(key, set()).add(watch)
+        return watch
 
-def _discard(index: dict[str, set[_Waiter]], key: str, waiter: _Waiter) -> None:
+    def unwatch(self, watch: Watch) -> None:
+        """Unregister `watch` (nothing if it already fired or was removed)."""
+        for key in watch.keys:
+            _discard(self._waiters, key, watch)
+
+
+def _discard(index: dict[str, set[_Waiter | Watch]], key: str, waiter: _Waiter | Watch) -> None:
     waiters = index.get(key)
     if waiters is not None:
         waiters.discard(waiter)

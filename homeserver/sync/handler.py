@@ -26,7 +26,7 @@ from homeserver.sync.sources import SyncSources
 from homeserver.sync.tokens import SyncToken
 from homeserver.sync.user_cache import PerUserCache
 
-__all__ = ["SyncHandler", "SyncRequest"]
+__all__ = ["Poll", "SyncHandler", "SyncRequest"]
 
 MAX_TIMEOUT_MS = 5 * 60 * 1000
 TO_DEVICE_LIMIT = 100
@@ -44,6 +44,16 @@ class _RoomView:
     account_data: dict[RoomID, list[AccountDataChange]]
     ephemeral: dict[RoomID, list[dict[str, Any]]]
     newly_joined: set[RoomID]
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One look at what changed for a user (`SyncHandler.poll`)."""
+
+    response: dict[str, Any] | None  # None: nothing the user can see changed
+    since: SyncToken  # the token to go on from (a response's own is its next_batch)
+    seen: SyncToken  # the positions looked at: anything after them is news
+    rooms: list[RoomID]  # the joined rooms to wait on, besides the user
 
 
 class SyncHandler:
@@ -76,22 +86,32 @@ class SyncHandler:
         await self._sources.presence.user_active(req.user_id, req.set_presence)
         since = req.since
         while True:
-            # The rooms to wait on are read before the positions: a change after this point
-            # is either in `now` or wakes the waiter.
-            memberships = await self._memberships.get(req.user_id)
-            now = self.current_token()
-            if since is None or req.full_state:
-                return await self._build(req, None, now, memberships)
-            if now != since:
-                response = await self._build(req, since, now, memberships)
-                if _has_content(response):
-                    return response
-                since = SyncToken.parse(response["next_batch"])  # nothing up to here: look further on
+            polled = await self.poll(req, since)
+            if polled.response is not None:
+                return polled.response
+            since = polled.since
             remaining = deadline - time.monotonic()
-            rooms = [m.room_id for m in memberships if m.membership == "join"]
-            if remaining <= 0 or not await self._notifier.wait_for(req.user_id, rooms, remaining):
+            if remaining <= 0 or not await self._notifier.wait_for(req.user_id, polled.rooms, remaining):
                 counts = await self._sources.key_counts.counts(req.user_id, DeviceID(req.device_id))
                 return _empty(since, *counts)
+
+    async def poll(self, req: SyncRequest, since: SyncToken | None) -> Poll:
+        """One look without waiting: the response if the user can see anything new since
+        `since` (always, for an initial or full-state sync), else None and the token to go
+        on from. `req.since` is not used; presence is the caller's."""
+        # The rooms to wait on are read before the positions: a change after this point
+        # is either in `seen` or wakes a waiter registered for these rooms.
+        memberships = await self._memberships.get(req.user_id)
+        seen = self.current_token()
+        rooms = [m.room_id for m in memberships if m.membership == "join"]
+        if since is None or req.full_state:
+            return Poll(await self._build(req, None, seen, memberships), seen, seen, rooms)
+        if seen != since:
+            response = await self._build(req, since, seen, memberships)
+            if _has_content(response):
+                return Poll(response, seen, seen, rooms)
+            since = SyncToken.parse(response["next_batch"])  # nothing up to here: look further on
+        return Poll(None, since, seen, rooms)
 
     async def _build(
         self, req: SyncRequest, since: SyncToken | None, now: SyncToken, memberships: list[Membership]

@@ -4,6 +4,7 @@ kind of bad frame answered without closing the socket."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ import aiohttp
 import orjson
 import pytest
 
-from clientapi.ws import WS_CONNECTIONS, WS_SETTINGS
+from clientapi.ws import WS_CONNECTIONS, WS_SETTINGS, Connection
 from homeserver import clock
 from homeserver.config import Config
 from tests.clientapi.room_helpers import event_count, send_text
@@ -493,3 +494,55 @@ async def test_oversized_frame_is_an_error_and_a_huge_one_closes_1009(hs: Homese
         assert (await ws.request("ping"))["type"] == "ack"
         await ws.send_raw(b"x" * (2 * limit + 1))
         assert await ws.closed() == 1009
+
+
+# --- an idle socket -----------------------------------------------------------------------
+
+
+async def _idle_connection(hs: HomeserverUnderTest) -> Connection:
+    """The server side of the only open socket, once its pump has ended (it parks itself
+    after writing the newest frame and finding nothing more)."""
+    (conn,) = hs.app[WS_CONNECTIONS]
+    assert conn.pump is not None
+    await asyncio.wait_for(conn.pump, 5)
+    return conn
+
+
+async def test_idle_socket_holds_no_task_and_news_wakes_it(hs: HomeserverUnderTest) -> None:
+    alice, bob, room = await _room_with(hs)
+    async with sync_socket(bob) as ws:
+        await ws.sync()
+        conn = await _idle_connection(hs)
+        assert conn.parked
+        for i in range(3):  # each frame parks it again
+            sent = await send_text(alice, room, f"m{i}")
+            assert [e["event_id"] for e in timeline(await ws.sync(), room)] == [sent]
+            assert (await _idle_connection(hs)).parked
+
+
+async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The keep-alive pull (it keeps the user's presence online) comes from a timer, as a
+    /sync client's next request would."""
+    server = HomeserverUnderTest(config)
+    server.app[WS_SETTINGS] = dataclasses.replace(server.app[WS_SETTINGS], poll_ms=20)
+    pulls = asyncio.Queue[None]()
+    start_pump = Connection._start_pump
+
+    def counted(self: Connection) -> None:
+        pulls.put_nowait(None)
+        start_pump(self)
+
+    monkeypatch.setattr(Connection, "_start_pump", counted)
+    await server.start()
+    try:
+        bob = await server.register("bob")
+        async with sync_socket(bob) as ws:
+            await ws.sync()
+            for _ in range(3):  # the first pull, then two timer pulls with no news at all
+                await asyncio.wait_for(pulls.get(), 5)
+            conn = await _idle_connection(server)
+            assert conn.parked
+            presence = await bob.get(f"/presence/{bob.user_id}/status")
+            assert presence["presence"] == "online"
+    finally:
+        await server.stop()

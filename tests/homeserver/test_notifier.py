@@ -294,3 +294,80 @@ async def test_close_ends_every_wait_and_later_waits_return_at_once() -> None:
     notifier.close()
     assert await asyncio.wait_for(waiting, 20) is True
     assert await asyncio.wait_for(notifier.wait_for("@a:test", [], 60), 20) is False
+
+
+# Watches (one-shot callbacks: what an idle WebSocket waits with)
+
+
+def test_watch_fires_once_for_its_user_or_rooms_then_is_gone() -> None:
+    n = Notifier()
+    fired: list[str] = []
+    n.watch(BOB, [ROOM_A, ROOM_B], lambda: fired.append("bob"))
+    n.notify(Stream.ROOMS, 1, rooms=["!other:test"])
+    n.on_account_data(ALICE, 1)
+    assert fired == []
+    n.notify(Stream.ROOMS, 2, rooms=[ROOM_B])
+    assert fired == ["bob"]
+    n.notify(Stream.ROOMS, 3, rooms=[ROOM_A])  # one-shot: unregistered from every key
+    n.on_account_data(BOB, 2)
+    assert fired == ["bob"]
+    assert n._waiters == {}
+
+
+def test_watch_of_a_user_fires_on_their_own_change() -> None:
+    n = Notifier()
+    fired: list[int] = []
+    n.watch(BOB, [], lambda: fired.append(1))
+    n.notify(Stream.TO_DEVICE, 1, users=[BOB])
+    assert fired == [1]
+
+
+def test_unwatched_watch_never_fires() -> None:
+    n = Notifier()
+    fired: list[int] = []
+    watch = n.watch(BOB, [ROOM_A], lambda: fired.append(1))
+    n.unwatch(watch)
+    n.unwatch(watch)  # twice is harmless
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    assert fired == [] and n._waiters == {}
+
+
+def test_watch_waits_for_the_change_to_be_visible() -> None:
+    n = Notifier()
+    fired: list[int] = []
+    n.watch(BOB, [ROOM_A], lambda: fired.append(1))
+    n.notify(Stream.ROOMS, 5, visible=3, rooms=[ROOM_A])
+    assert fired == []
+    n.notify(Stream.ROOMS, 4, visible=5, rooms=[ROOM_B])
+    assert fired == [1]
+
+
+async def test_watches_and_waiters_of_one_room_all_wake_and_a_watch_may_watch_again() -> None:
+    """A callback that registers a new watch at once (a socket that found nothing new yet)
+    is not woken by the same change again."""
+    n = Notifier()
+    fired: list[int] = []
+
+    def again() -> None:
+        fired.append(len(fired))
+        if len(fired) < 3:
+            n.watch(BOB, [ROOM_A], again)
+
+    n.watch(BOB, [ROOM_A], again)
+    waiting = asyncio.create_task(n.wait_for(ALICE, [ROOM_A], COMES))
+    await asyncio.sleep(0)
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    assert await waiting is True
+    assert fired == [0]
+    n.notify(Stream.ROOMS, 2, rooms=[ROOM_A])
+    assert fired == [0, 1]
+
+
+def test_no_watch_is_registered_after_close() -> None:
+    n = Notifier()
+    fired: list[int] = []
+    n.watch(BOB, [ROOM_A], lambda: fired.append(1))
+    n.close()
+    n.watch(ALICE, [ROOM_A], lambda: fired.append(2))
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    assert 2 not in fired
