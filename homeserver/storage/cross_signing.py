@@ -53,6 +53,10 @@ async def delete_signatures_in(
     await conn.execute(delete(e2e_cross_signing_signatures).where(or_(of, by)))
 
 
+async def delete_cross_signing_keys_in(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(delete(e2e_cross_signing_keys).where(e2e_cross_signing_keys.c.user_id == user_id))
+
+
 class CrossSigningStore:
     def __init__(self, db: Database) -> None:
         self._db = db

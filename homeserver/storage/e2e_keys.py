@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from homeserver.e2e_signatures import device_ed25519
 from homeserver.errors import InvalidParam, TooLarge
 from homeserver.ids import DeviceID, UserID
-from homeserver.storage.cross_signing import delete_signatures_in
+from homeserver.storage.cross_signing import delete_cross_signing_keys_in, delete_signatures_in
 from homeserver.storage.database import Database
+from homeserver.storage.key_backup import delete_backups_in
 from homeserver.storage.tables import devices, e2e_device_keys, e2e_fallback_keys, e2e_one_time_keys
 
 BATCH = 500  # IDs per IN (...)
@@ -67,14 +68,18 @@ class Claimed:
 
 
 async def delete_keys_in(conn: AsyncConnection, user_id: str, device_ids: Collection[str] | None) -> None:
-    """Delete the keys of devices being deleted (all of the user's when `device_ids` is None),
-    inside the deleting transaction."""
+    """Delete the keys of devices being deleted, inside the deleting transaction. With
+    `device_ids` None (the account is deactivated) every device's, and all the user's
+    cross-signing keys and key backups."""
     for table in (e2e_device_keys, e2e_one_time_keys, e2e_fallback_keys):
         cond = table.c.user_id == user_id
         if device_ids is not None:
             cond = and_(cond, table.c.device_id.in_(list(device_ids)))
         await conn.execute(delete(table).where(cond))
     await delete_signatures_in(conn, user_id, device_ids)
+    if device_ids is None:  # the account goes: its cross-signing keys and key backups too
+        await delete_cross_signing_keys_in(conn, user_id)
+        await delete_backups_in(conn, user_id)
 
 
 class E2eKeyStore:

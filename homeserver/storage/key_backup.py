@@ -55,6 +55,12 @@ class Written:
 Replaces = Callable[[RoomKey, RoomKey], bool]
 
 
+async def delete_backups_in(conn: AsyncConnection, user_id: str) -> None:
+    """Every backup version of the user and its keys (the account is being deactivated)."""
+    await conn.execute(delete(e2e_room_keys).where(e2e_room_keys.c.user_id == user_id))
+    await conn.execute(delete(e2e_room_key_versions).where(e2e_room_key_versions.c.user_id == user_id))
+
+
 class KeyBackupStore:
     def __init__(self, db: Database) -> None:
         self._db = db

@@ -13,7 +13,12 @@ from sqlalchemy import func, select
 from homeserver.appkeys import DATABASE, DEVICE_LISTS, NOTIFIER
 from homeserver.crypto.signing import sign_json
 from homeserver.notifier import Stream
-from homeserver.storage.tables import e2e_cross_signing_keys, e2e_cross_signing_signatures
+from homeserver.storage.tables import (
+    e2e_cross_signing_keys,
+    e2e_cross_signing_signatures,
+    e2e_room_key_versions,
+    e2e_room_keys,
+)
 from tests.clientapi.e2e_helpers import CrossSigning, Device, Ed25519
 from tests.clientapi.stream_helpers import shared_room, uid
 from tests.clientapi.util import assert_error
@@ -264,3 +269,24 @@ async def test_deleting_a_device_drops_its_signatures(hs: HomeserverUnderTest) -
     shown = await _query(alice, alice.user_id)
     assert list(shown["device_keys"][alice.user_id]) == [device.device_id]
     assert shown["master_keys"][alice.user_id] == alice_keys.master_key()
+
+
+async def test_deactivation_deletes_keys_signatures_and_backups(hs: HomeserverUnderTest) -> None:
+    alice, device, alice_keys, bob, bob_keys = await _set_up(hs)
+    signed_device = sign_json(device.device_keys(), alice.user_id, alice_keys.self_signing)
+    await alice.post("/keys/signatures/upload", {alice.user_id: {device.device_id: signed_device}})
+    bobs_view = sign_json(alice_keys.master_key(), bob.user_id, bob_keys.user_signing)
+    await bob.post("/keys/signatures/upload", {alice.user_id: {alice_keys.master.public: bobs_view}})
+    body = {"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": {"public_key": "pk"}}
+    version = (await alice.post("/room_keys/version", body))["version"]
+    backup = {"first_message_index": 0, "forwarded_count": 0, "is_verified": False, "session_data": {}}
+    await alice.put(f"/room_keys/keys/!r:x/s?version={version}", backup)
+    assert await _rows(hs) == (6, 2)
+
+    await alice.post("/account/deactivate", {"auth": alice.password_auth()})
+    assert await _rows(hs) == (3, 0)  # bob's keys stay
+    db = hs.app[DATABASE]
+    for table in (e2e_room_keys, e2e_room_key_versions):
+        assert await db.fetch_value(select(func.count()).select_from(table)) == 0
+    shown = await _query(bob, alice.user_id)
+    assert shown["device_keys"][alice.user_id] == {} and shown["master_keys"] == {}
