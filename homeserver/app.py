@@ -28,6 +28,7 @@ from homeserver.media.service import make_media_service
 from homeserver.notifier import Notifier, Stream
 from homeserver.presence import Presence
 from homeserver.profiles import Profiles
+from homeserver.push.retention import SWEEP_INTERVAL_S as PUSH_SWEEP_INTERVAL_S
 from homeserver.push.service import PushRules
 from homeserver.push.wiring import wire_notifications
 from homeserver.ratelimit import RateLimiter
@@ -252,6 +253,7 @@ def make_app(config: Config) -> web.Application:
             {
                 "presence idleness": (IDLE_SWEEP_INTERVAL_S, app[K.PRESENCE].mark_idle),
                 "expired media uploads": (MEDIA_SWEEP_INTERVAL_S, app[K.MEDIA].sweep),
+                "old notifications": (PUSH_SWEEP_INTERVAL_S, app[K.PUSH_RETENTION].sweep),
             }
         ):
             yield

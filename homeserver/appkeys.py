@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from homeserver.push.delivery import PushDelivery
     from homeserver.push.notifications import Notifications
     from homeserver.push.pushers import Pushers
+    from homeserver.push.retention import PushRetention
     from homeserver.push.service import PushRules
     from homeserver.push.unread import UnreadCounts
     from homeserver.ratelimit import RateLimiter
@@ -102,3 +103,4 @@ UNREAD_COUNTS: web.AppKey[UnreadCounts] = web.AppKey("unread_counts")
 NOTIFICATIONS: web.AppKey[Notifications] = web.AppKey("notifications")
 PUSHERS: web.AppKey[Pushers] = web.AppKey("pushers")
 PUSH_DELIVERY: web.AppKey[PushDelivery] = web.AppKey("push_delivery")
+PUSH_RETENTION: web.AppKey[PushRetention] = web.AppKey("push_retention")

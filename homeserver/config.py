@@ -105,6 +105,8 @@ class Config:
     default_room_version: str = "12"
     # Push gateways on loopback/private addresses or over plain http (tests, local set-ups).
     push_allow_local_gateways: bool = False
+    # Read notifications (GET /notifications) are deleted this many days after they arrived.
+    push_actions_retention_days: int = 30
     registration: Registration = field(default_factory=Registration)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
@@ -266,6 +268,8 @@ def _check(config: Config) -> None:
             f"({', '.join(sorted(CREATABLE_VERSIONS, key=int))})"
         )
     _check_media(config.media)
+    if not 1 <= config.push_actions_retention_days <= 36500:
+        raise ConfigError("push_actions_retention_days must be between 1 and 36500")
     for name in (f.name for f in dataclasses.fields(RateLimits) if f.name != "enabled"):
         limit: RateLimit = getattr(config.rate_limits, name)
         if limit.per_second <= 0 or limit.burst < 1:

@@ -21,7 +21,7 @@ from homeserver.ids import RoomID, UserID
 from homeserver.lru import Lru
 from homeserver.notifier import Notifier, Stream
 from homeserver.storage.events import EventToPersist
-from homeserver.storage.push import MAIN_THREAD, PushActionStore, UnreadRow
+from homeserver.storage.push import MAIN_THREAD, UNTHREADED, PushActionStore, UnreadRow
 
 USERS_CACHED: Final = 50_000
 
@@ -62,6 +62,7 @@ class RoomCounts:
 @dataclass
 class _Entry:
     receipts_position: int
+    seq: int  # UnreadCounts' change counter when the read began
     rooms: dict[RoomID, RoomCounts] = field(default_factory=dict)
     loading: asyncio.Future[None] | None = None
     held: list[tuple[RoomID, str, int, bool]] = field(default_factory=list)
@@ -75,7 +76,8 @@ class _Entry:
     def fill(self, rows: Sequence[UnreadRow]) -> None:
         for row in rows:
             room = self.rooms.setdefault(row.room_id, RoomCounts())
-            room.threads[row.thread_id] = [row.notifications, row.highlights]
+            if row.thread_id != UNTHREADED:  # else only how far the read saw read rows
+                room.threads[row.thread_id] = [row.notifications, row.highlights]
             room.upto = max(room.upto, row.max_stream)
         held, self.held, self.loading = self.held, [], None
         for room_id, thread_id, stream, highlight in held:
@@ -87,14 +89,40 @@ class UnreadCounts:
         self._store = store
         self._notifier = notifier
         self._cache: Lru[UserID, _Entry] = Lru(USERS_CACHED)
+        self._seq = 0  # counts reads begun and rooms changed, in order
+        self._redacted: dict[RoomID, int] = {}  # room -> seq of its last redaction
+        self._all_redacted = 0  # seq when `_redacted` was last emptied
 
     def on_committed(self, items: Sequence[EventToPersist]) -> None:
-        """Push planner listener: count the new push actions of users whose counts are held."""
+        """Push planner listener: count the new push actions of users whose counts are held;
+        a redaction makes counts with its room read again (its target's rows are gone); a
+        user leaving a room drops the room (its rows are marked read)."""
         for item in items:
+            event = item.event
             for action in item.push_actions:
                 entry = self._cache.get(action.user_id)
                 if entry is not None:
-                    entry.add(item.event.room_id, action.thread_id, item.stream_ordering, action.highlight)
+                    entry.add(event.room_id, action.thread_id, item.stream_ordering, action.highlight)
+            if item.prune is not None:
+                self._room_redacted(event.room_id)
+            if event.type == "m.room.member" and event.membership in ("leave", "ban"):
+                self._left(UserID(event.state_key or ""), event.room_id)
+
+    def _room_redacted(self, room_id: RoomID) -> None:
+        self._seq += 1
+        if len(self._redacted) >= USERS_CACHED:  # bounded: forget rooms, read everyone again
+            self._redacted.clear()
+            self._all_redacted = self._seq
+        self._redacted[room_id] = self._seq
+
+    def _left(self, user_id: UserID, room_id: RoomID) -> None:
+        entry = self._cache.get(user_id)
+        if entry is None:
+            return
+        if entry.loading is not None:  # the read may predate the leave: read again next time
+            self._cache.pop(user_id)
+        else:
+            entry.rooms.pop(room_id, None)
 
     async def for_rooms(self, user_id: UserID, room_ids: Collection[RoomID]) -> dict[RoomID, RoomCounts]:
         """The counts of these rooms (rooms without notifications are left out)."""
@@ -116,11 +144,19 @@ class UnreadCounts:
 
     def _stale(self, entry: _Entry, user_id: UserID) -> bool:
         """A receipt of the user's may have moved since the counts were read (the notifier
-        remembers every receipt under its writer)."""
-        return self._notifier.changed_since(Stream.RECEIPTS, user_id, entry.receipts_position)
+        remembers every receipt under its writer), or an event in one of their rooms with
+        counts was redacted."""
+        if self._notifier.changed_since(Stream.RECEIPTS, user_id, entry.receipts_position):
+            return True
+        if self._seq <= entry.seq:
+            return False
+        if self._all_redacted > entry.seq:
+            return True
+        return any(self._redacted.get(room_id, 0) > entry.seq for room_id in entry.rooms)
 
     async def _load(self, user_id: UserID) -> _Entry:
-        entry = _Entry(self._notifier.positions[Stream.RECEIPTS])
+        self._seq += 1
+        entry = _Entry(self._notifier.positions[Stream.RECEIPTS], self._seq)
         loading = entry.loading = asyncio.get_running_loop().create_future()
         self._cache.put(user_id, entry)
         try:

@@ -11,6 +11,7 @@ from homeserver.push.delivery import PushDelivery
 from homeserver.push.notifications import Notifications
 from homeserver.push.planner import PushPlanner
 from homeserver.push.pushers import Pushers
+from homeserver.push.retention import PushRetention
 from homeserver.push.room_state import RoomPushStates
 from homeserver.push.unread import UnreadCounts
 from homeserver.storage.database import Database
@@ -28,6 +29,7 @@ async def wire_notifications(app: web.Application, config: Config, db: Database)
     app[K.UNREAD_COUNTS] = unread = UnreadCounts(actions, notifier)
     planner.add_listener(unread.on_committed)
     app[K.NOTIFICATIONS] = Notifications(actions, events)
+    app[K.PUSH_RETENTION] = PushRetention(actions, config.push_actions_retention_days)
     allow_local = config.push_allow_local_gateways
     pusher_store = PusherStore(db)
     app[K.PUSHERS] = pushers = Pushers(pusher_store, allow_local=allow_local)

@@ -21,7 +21,13 @@ from homeserver.ids import EventID, RoomID, UserID
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.storage.database import Database
 from homeserver.storage.dialect import upsert
-from homeserver.storage.push import PushAction, insert_push_actions, push_action_row
+from homeserver.storage.push import (
+    PushAction,
+    forget_redacted,
+    insert_push_actions,
+    mark_room_read,
+    push_action_row,
+)
 from homeserver.storage.rooms import AliasInUse
 from homeserver.storage.search import update_search_index
 from homeserver.storage.tables import (
@@ -186,6 +192,7 @@ class EventStore:
                     .values(json=orjson.dumps(pruned).decode(), redacted_by=item.event.event_id)
                 )
                 unindex_relation(conn, target)
+                forget_redacted(conn, target)
         update_search_index(conn, self._db.dialect, items)
 
     def _insert_state_group(self, conn: Connection, room_id: RoomID, group: NewStateGroup) -> None:
@@ -231,6 +238,8 @@ class EventStore:
                     update=("membership", "event_id", "stream_ordering", "forgotten"),
                 )
             )
+            if event.membership in ("leave", "ban"):
+                mark_room_read(conn, UserID(state_key), event.room_id)
 
     def _update_extremities(self, conn: Connection, new: Sequence[Event]) -> None:
         """The new events replace the extremities they point to; of a chain of new events,

@@ -1,24 +1,28 @@
-"""Push actions and read positions (spec: "Push Notifications", "Receipts"): what notifies
-each local user, and how far they have read, for unread counts and GET /notifications.
+"""Push actions (spec: "Push Notifications", "Receipts"): what notifies each local user, and
+whether they have read it, for unread counts and GET /notifications.
 
 Push actions are written in the event's own transaction (`insert_push_actions`, called by the
-event store); read positions in the receipt's (`advance_read_position`)."""
+event store); a read receipt marks the rows up to its event read in the receipt's transaction
+(`advance_read_position`). Unread rows are found through (user, room, read, stream), so
+counting visits only unread rows, never a user's history. A redaction deletes its target's
+rows; leaving a room marks the user's rows there read; read rows older than the retention
+period are deleted in batches (`PushActionStore.delete_read_before`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, select, update
+from sqlalchemy import Connection, case, delete, func, literal, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.storage.database import Database
-from homeserver.storage.dialect import upsert
-from homeserver.storage.tables import event_push_actions, push_read_positions, room_memberships
+from homeserver.storage.tables import event_push_actions, events, room_memberships
 
-UNTHREADED = ""  # a read position that clears every thread
+UNTHREADED = ""  # a receipt that clears every thread
 MAIN_THREAD = "main"
 
 
@@ -34,11 +38,14 @@ class PushAction:
 
 @dataclass(frozen=True)
 class UnreadRow:
+    """Unread notifications in one room and thread; a row with thread_id "" and no
+    notifications only says how far the read saw the room's read rows."""
+
     room_id: RoomID
     thread_id: str
     notifications: int
     highlights: int
-    max_stream: int  # of the unread rows counted
+    max_stream: int  # of the rows counted (read ones for a "" row)
 
 
 @dataclass(frozen=True)
@@ -65,52 +72,41 @@ def push_action_row(action: PushAction, event_id: EventID, room_id: RoomID, stre
         "thread_id": action.thread_id,
         "highlight": action.highlight,
         "actions": action.actions,
+        "read": False,
+        "ts": int(time.time() * 1000),  # when it was stored: the retention period runs from here
     }
+
+
+def _unread_in(user_id: UserID, room_id: RoomID, thread_id: str, stream: int) -> Any:
+    """The user's unread rows in the room up to `stream`, in one thread ("main", a root) or,
+    for an unthreaded receipt, all: a range of (user, room, read, stream)."""
+    a = event_push_actions.c
+    where = [a.user_id == user_id, a.room_id == room_id, a.read.is_(False), a.stream_ordering <= stream]
+    if thread_id != UNTHREADED:
+        where.append(a.thread_id == thread_id)
+    return update(event_push_actions).where(*where).values(read=True)
 
 
 async def advance_read_position(
     conn: AsyncConnection, dialect: str, user_id: UserID, room_id: RoomID, thread_id: str, stream: int
 ) -> None:
-    """Move the user's read position in the room (and thread) up to `stream`, never back."""
-    p = push_read_positions.c
-    moved = await conn.execute(
-        update(push_read_positions)
-        .where(
-            p.user_id == user_id, p.room_id == room_id, p.thread_id == thread_id, p.stream_ordering < stream
-        )
-        .values(stream_ordering=stream)
-    )
-    if moved.rowcount == 0:
-        values = {"user_id": user_id, "room_id": room_id, "thread_id": thread_id, "stream_ordering": stream}
-        key = ("user_id", "room_id", "thread_id")
-        await conn.execute(upsert(dialect, push_read_positions, values, key=key, update=()))
+    """Mark the user's notifications in the room (and thread) up to `stream` read. Rows are
+    only ever marked read, so a receipt for an older event moves nothing back."""
+    del dialect  # the same statement on both databases
+    await conn.execute(_unread_in(user_id, room_id, thread_id, stream))
 
 
-_ALL = push_read_positions.alias("read_all")
-_THREAD = push_read_positions.alias("read_thread")
+def mark_room_read(conn: Connection, user_id: UserID, room_id: RoomID) -> None:
+    """The user left the room (or was banned): nothing in it counts as unread any more, and
+    the rows become old read rows that the retention sweep deletes."""
+    conn.execute(_unread_in(user_id, room_id, UNTHREADED, 2**62))
 
 
-def _unread_from() -> Any:
-    """event_push_actions with the user's read positions beside each row: unthreaded and
-    the row's thread."""
+def forget_redacted(conn: Connection, event_id: EventID) -> None:
+    """A redacted event notifies nobody any more (found by its stream ordering)."""
     a = event_push_actions.c
-    return event_push_actions.outerjoin(
-        _ALL,
-        and_(_ALL.c.user_id == a.user_id, _ALL.c.room_id == a.room_id, _ALL.c.thread_id == UNTHREADED),
-    ).outerjoin(
-        _THREAD,
-        and_(
-            _THREAD.c.user_id == a.user_id, _THREAD.c.room_id == a.room_id, _THREAD.c.thread_id == a.thread_id
-        ),
-    )
-
-
-def _is_unread() -> Any:
-    a = event_push_actions.c
-    return and_(
-        a.stream_ordering > func.coalesce(_ALL.c.stream_ordering, literal(0)),
-        a.stream_ordering > func.coalesce(_THREAD.c.stream_ordering, literal(0)),
-    )
+    stream = select(events.c.stream_ordering).where(events.c.event_id == event_id).scalar_subquery()
+    conn.execute(delete(event_push_actions).where(a.stream_ordering == stream, a.event_id == event_id))
 
 
 class PushActionStore:
@@ -118,23 +114,13 @@ class PushActionStore:
         self._db = db
 
     async def unread(self, user_id: UserID) -> list[UnreadRow]:
-        """The user's unread notifications per joined room and thread: per room, the push
-        actions above the unthreaded read position (a range of the index on user, room,
-        stream ordering; read ones are not visited), less those below their thread's."""
+        """The user's unread notifications per joined room and thread, and per joined room the
+        highest read row (so that a push action marked read before its writer reported it is
+        not counted again). One statement, so both parts are one snapshot; per room, index
+        ranges of (user, room, read, stream) hold exactly the rows wanted."""
         a, m = event_push_actions.c, room_memberships.c
-        rooms = room_memberships.outerjoin(
-            _ALL,
-            and_(_ALL.c.user_id == m.user_id, _ALL.c.room_id == m.room_id, _ALL.c.thread_id == UNTHREADED),
-        )
-        unread = and_(
-            a.user_id == m.user_id,
-            a.room_id == m.room_id,
-            a.stream_ordering > func.coalesce(_ALL.c.stream_ordering, literal(0)),
-        )
-        thread_read = and_(
-            _THREAD.c.user_id == a.user_id, _THREAD.c.room_id == a.room_id, _THREAD.c.thread_id == a.thread_id
-        )
-        stmt = (
+        joined = (m.user_id == user_id, m.membership == "join")
+        counted = (
             select(
                 a.room_id,
                 a.thread_id,
@@ -142,15 +128,30 @@ class PushActionStore:
                 func.sum(case((a.highlight, 1), else_=0)).label("h"),
                 func.max(a.stream_ordering).label("top"),
             )
-            .select_from(rooms.join(event_push_actions, unread).outerjoin(_THREAD, thread_read))
-            .where(
-                m.user_id == user_id,
-                m.membership == "join",
-                a.stream_ordering > func.coalesce(_THREAD.c.stream_ordering, literal(0)),
+            .select_from(
+                room_memberships.join(
+                    event_push_actions,
+                    (a.user_id == m.user_id) & (a.room_id == m.room_id) & a.read.is_(False),
+                )
             )
+            .where(*joined)
             .group_by(a.room_id, a.thread_id)
         )
-        rows = await self._db.fetch_all(stmt)
+        read = event_push_actions.alias("read_rows").c
+        seen_top = (
+            select(func.max(read.stream_ordering))
+            .where(read.user_id == m.user_id, read.room_id == m.room_id, read.read.is_(True))
+            .scalar_subquery()
+        )
+        seen = select(m.room_id, seen_top.label("top")).where(*joined).subquery("seen_rooms")
+        seen_rows = select(
+            seen.c.room_id,
+            literal(UNTHREADED).label("thread_id"),
+            literal(0).label("n"),
+            literal(0).label("h"),
+            seen.c.top,
+        ).where(seen.c.top.is_not(None))
+        rows = await self._db.fetch_all(union_all(counted, seen_rows))
         return [UnreadRow(RoomID(r.room_id), r.thread_id, int(r.n), int(r.h or 0), int(r.top)) for r in rows]
 
     async def notifications(
@@ -159,8 +160,7 @@ class PushActionStore:
         """The user's notifications, newest first, below stream ordering `before`."""
         a = event_push_actions.c
         stmt = (
-            select(a.event_id, a.room_id, a.stream_ordering, a.actions, _is_unread().label("unread"))
-            .select_from(_unread_from())
+            select(a.event_id, a.room_id, a.stream_ordering, a.actions, a.read)
             .where(a.user_id == user_id)
             .order_by(a.stream_ordering.desc())
             .limit(limit)
@@ -171,8 +171,15 @@ class PushActionStore:
             stmt = stmt.where(a.highlight.is_(True))
         rows = await self._db.fetch_all(stmt)
         return [
-            NotificationRow(
-                EventID(r.event_id), RoomID(r.room_id), int(r.stream_ordering), r.actions, not r.unread
-            )
+            NotificationRow(EventID(r.event_id), RoomID(r.room_id), int(r.stream_ordering), r.actions, r.read)
             for r in rows
         ]
+
+    async def delete_read_before(self, ts: int, batch: int) -> int:
+        """Delete up to `batch` read rows stored before `ts` (ms); how many went. Unread rows
+        stay: they are the unread counts."""
+        a = event_push_actions.c
+        old = select(a.user_id, a.event_id).where(a.read.is_(True), a.ts < ts).order_by(a.ts).limit(batch)
+        return await self._db.execute(
+            delete(event_push_actions).where(tuple_(a.user_id, a.event_id).in_(old))
+        )

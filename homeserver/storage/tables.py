@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, false, text
 
 metadata = MetaData()
 
@@ -374,9 +374,11 @@ e2e_fallback_keys = Table(
 )
 
 # Notifications (spec: "Push Notifications"). One row per event that notifies a local user
-# (the push rules' actions held `notify`); thread_id is "main" or the thread root's ID.
-# Unread counts are the rows above the user's read position, found through
-# (user_id, room_id, stream_ordering) without reading the room's events.
+# (the push rules' actions held `notify`); thread_id is "main" or the thread root's ID. A read
+# receipt marks the rows up to its event read (leaving the room marks all); unread counts are
+# the unread rows, found through (user_id, room_id, read, stream_ordering) without reading
+# read ones. ts: when the row was stored; read rows past the retention period are deleted
+# through (read, ts). A redaction deletes its target's rows through stream_ordering.
 event_push_actions = Table(
     "event_push_actions",
     metadata,
@@ -387,19 +389,12 @@ event_push_actions = Table(
     Column("thread_id", ID, nullable=False),
     Column("highlight", Boolean, nullable=False),
     Column("actions", Text, nullable=False),  # the matching rule's actions, JSON
-    Index("event_push_actions_user_room", "user_id", "room_id", "stream_ordering"),
+    Column("read", Boolean, nullable=False, server_default=false()),
+    Column("ts", BigInteger, nullable=False, server_default="0"),
+    Index("event_push_actions_user_room_read", "user_id", "room_id", "read", "stream_ordering"),
     Index("event_push_actions_user_stream", "user_id", "stream_ordering"),
-)
-
-# How far a user has read in a room, per thread ("" for unthreaded receipts, which clear every
-# thread): the stream ordering of their latest m.read / m.read.private receipt's event.
-push_read_positions = Table(
-    "push_read_positions",
-    metadata,
-    Column("user_id", ID, primary_key=True),
-    Column("room_id", ID, primary_key=True),
-    Column("thread_id", ID, primary_key=True),
-    Column("stream_ordering", BigInteger, nullable=False),
+    Index("event_push_actions_read_ts", "read", "ts"),
+    Index("event_push_actions_stream", "stream_ordering"),
 )
 
 # Pushers (POST /pushers/set): where a user's notifications are delivered. device_id: the
