@@ -27,10 +27,12 @@ from clientapi.routes import (
     rooms,
     search,
     sync,
+    thirdparty,
     to_device,
     typing,
     user_directory,
     versions,
+    voip,
 )
 
 ROUTE_TABLES = (
@@ -59,6 +61,8 @@ ROUTE_TABLES = (
     keys.routes,
     key_backup.routes,
     media.routes,
+    thirdparty.routes,
+    voip.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
