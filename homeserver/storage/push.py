@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, literal, select, tuple_, union_all, update
+from sqlalchemy import Connection, case, delete, func, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.ids import EventID, RoomID, UserID
@@ -143,16 +143,19 @@ class PushActionStore:
             .where(read.user_id == m.user_id, read.room_id == m.room_id, read.read.is_(True))
             .scalar_subquery()
         )
-        seen = select(m.room_id, seen_top.label("top")).where(*joined).subquery("seen_rooms")
         seen_rows = select(
-            seen.c.room_id,
+            m.room_id,
             literal(UNTHREADED).label("thread_id"),
             literal(0).label("n"),
             literal(0).label("h"),
-            seen.c.top,
-        ).where(seen.c.top.is_not(None))
+            seen_top.label("top"),
+        ).where(*joined)
         rows = await self._db.fetch_all(union_all(counted, seen_rows))
-        return [UnreadRow(RoomID(r.room_id), r.thread_id, int(r.n), int(r.h or 0), int(r.top)) for r in rows]
+        return [
+            UnreadRow(RoomID(r.room_id), r.thread_id, int(r.n), int(r.h or 0), int(r.top))
+            for r in rows
+            if r.top is not None  # a joined room without read rows
+        ]
 
     async def notifications(
         self, user_id: UserID, before: int | None, limit: int, only_highlight: bool
@@ -176,10 +179,11 @@ class PushActionStore:
         ]
 
     async def delete_read_before(self, ts: int, batch: int) -> int:
-        """Delete up to `batch` read rows stored before `ts` (ms); how many went. Unread rows
-        stay: they are the unread counts."""
+        """Delete about `batch` read rows stored before `ts` (ms), oldest first; how many went.
+        A range of (read, ts) up to the batch's last row's ts: one event's rows share a ts,
+        so a batch may run over by the rest of that event's rows. Unread rows stay: they are
+        the unread counts."""
         a = event_push_actions.c
-        old = select(a.user_id, a.event_id).where(a.read.is_(True), a.ts < ts).order_by(a.ts).limit(batch)
-        return await self._db.execute(
-            delete(event_push_actions).where(tuple_(a.user_id, a.event_id).in_(old))
-        )
+        old = (a.read.is_(True), a.ts < ts)
+        last = select(a.ts).where(*old).order_by(a.ts).offset(batch - 1).limit(1).scalar_subquery()
+        return await self._db.execute(delete(event_push_actions).where(*old, a.ts <= func.coalesce(last, ts)))
