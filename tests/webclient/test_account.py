@@ -85,6 +85,7 @@ async def test_register_without_token_and_chat(
         await fill_register(page, "erin")
         await page.get_by_role("button", name="Create account").click()
         await expect(page.locator(".sidebar .me")).to_have_text("@erin:localhost")
+        await expect(page.locator(".room-list .hint")).to_have_text("No rooms yet.")  # first sync in
         room = (await alice.client.post("/createRoom", {"name": "Welcome", "invite": ["@erin:localhost"]}))[
             "room_id"
         ]

@@ -24,15 +24,22 @@ async function toggleReaction(view, ev, key) {
   } catch (err) { alertError(err); }
 }
 
+// The picker lives on <body>, not in the message's item, which a sync may rebuild meanwhile.
 function emojiPicker(view, ev, anchor) {
   document.querySelectorAll(".emoji-picker").forEach((el) => el.remove());
+  const close = () => { picker.remove(); document.removeEventListener("pointerdown", outside, true); };
+  const outside = (e) => { if (!picker.contains(e.target)) close(); };
   const picker = h("div", { class: "emoji-picker", role: "dialog", "aria-label": "Pick a reaction" },
     EMOJI.map((emoji) => h("button", {
       type: "button", "aria-label": `React with ${emoji}`,
-      onclick: () => { picker.remove(); toggleReaction(view, ev, emoji); },
+      onclick: () => { close(); toggleReaction(view, ev, emoji); },
     }, emoji)));
-  picker.addEventListener("keydown", (e) => { if (e.key === "Escape") { picker.remove(); anchor.focus(); } });
-  anchor.after(picker);
+  picker.addEventListener("keydown", (e) => { if (e.key === "Escape") { close(); anchor.focus(); } });
+  const box = anchor.getBoundingClientRect();
+  picker.style.top = `${Math.max(8, Math.min(box.bottom + 4, window.innerHeight - 120))}px`;
+  picker.style.right = `${Math.max(8, window.innerWidth - box.right)}px`;
+  document.body.append(picker);
+  document.addEventListener("pointerdown", outside, true);
   picker.querySelector("button").focus();
 }
 
