@@ -28,6 +28,7 @@ from homeserver.rooms.visibility import Viewer, Visibility
 from homeserver.storage.events import EventStore, TxnKey
 from homeserver.storage.rooms import Membership
 from homeserver.storage.sync import StreamEvent, SyncStore
+from homeserver.sync.event_format import EventShape, event_shape
 from homeserver.sync.recent import RecentEvent, RecentEvents
 from homeserver.sync.request import SyncRequest
 
@@ -141,7 +142,14 @@ class RoomSections:
             if ignored:
                 timeline = [e for e in timeline if e.sender not in ignored or e.is_state]
             limited = m.room_id in limited_rooms
-            section = _section(timeline, state_events[m.room_id], txns, bundles, limited=limited)
+            section = _section(
+                timeline,
+                state_events[m.room_id],
+                txns,
+                bundles,
+                limited=limited,
+                shape=event_shape(req.filter),
+            )
             if rows:
                 section["timeline"]["prev_batch"] = _prev_batch(timeline, rows[0].stream)
             section["summary"] = summaries[m.room_id]
@@ -170,11 +178,11 @@ class RoomSections:
         }
         related = set(self._recent.related(room_id, [e.event_id for e in timeline]))
         bundles = await self._aggregator.bundles(req.user_id, [e for e in timeline if e.event_id in related])
-        section = _section([], [], {}, {}, limited=False)
-        now = now_ms()
+        section = _section([], [], {}, {}, limited=False, shape=None)
+        now, shape = now_ms(), event_shape(req.filter)
         section["timeline"]["events"] = [
-            _client(e, txns, bundles.get(e.event_id))
-            if e.event_id in txns or e.event_id in bundles
+            _client(e, txns, bundles.get(e.event_id), shape)
+            if e.event_id in txns or e.event_id in bundles or shape is not None
             else self._encoded.fragment(e, now)
             for e in timeline
         ]
@@ -214,7 +222,7 @@ class RoomSections:
             req.user_id, req.device_id, [e.event_id for e in timeline if e.sender == req.user_id]
         )
         bundles = await self._aggregator.bundles(req.user_id, timeline)
-        section = _section(timeline, state, txns, bundles, limited=limited)
+        section = _section(timeline, state, txns, bundles, limited=limited, shape=event_shape(req.filter))
         if rows:
             section["timeline"]["prev_batch"] = _prev_batch(timeline, rows[0].stream)
         if since is None or any(e.type == "m.room.member" for e in timeline):
@@ -379,13 +387,14 @@ def _section(
     bundles: Mapping[EventID, Mapping[str, Any]],
     *,
     limited: bool,
+    shape: EventShape | None,
 ) -> dict[str, Any]:
     return {
         "timeline": {
-            "events": [_client(e, txns, bundles.get(e.event_id)) for e in timeline],
+            "events": [_client(e, txns, bundles.get(e.event_id), shape) for e in timeline],
             "limited": limited,
         },
-        "state": {"events": [_client(e, {}, None) for e in state]},
+        "state": {"events": [_client(e, {}, None, shape) for e in state]},
         "ephemeral": {"events": []},
     }
 
@@ -395,8 +404,12 @@ def _prev_batch(timeline: Sequence[Event], first_stream: int) -> str:
     return f"t{depth}_{first_stream}"
 
 
-def _client(event: Event, txns: dict[EventID, str], bundle: Mapping[str, Any] | None) -> dict[str, Any]:
+def _client(
+    event: Event, txns: dict[EventID, str], bundle: Mapping[str, Any] | None, shape: EventShape | None
+) -> dict[str, Any]:
     unsigned = dict(bundle or {})
     if event.event_id in txns:
         unsigned["transaction_id"] = txns[event.event_id]
+    if shape is not None:
+        return shape.render(event, unsigned)
     return client_event(event, unsigned=unsigned, include_room_id=False)
