@@ -9,6 +9,11 @@ function escapeHtml(text) {
     .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
+function unescapeHtml(text) {
+  return text.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
+}
+
 function inline(text) {
   const codes = [];
   let out = escapeHtml(text).replace(/`([^`\n]+)`/g, (_, code) => {
@@ -17,7 +22,7 @@ function inline(text) {
   });
   out = out
     .replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (whole, label, url) => {
-      const href = safeHref(url.replace(/&amp;/g, "&"));
+      const href = safeHref(unescapeHtml(url));
       return href ? `<a href="${escapeHtml(href)}">${label}</a>` : whole;
     })
     .replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>")
