@@ -77,7 +77,7 @@ def push_action_row(action: PushAction, event_id: EventID, room_id: RoomID, stre
     }
 
 
-def _unread_in(user_id: UserID, room_id: RoomID, thread_id: str, stream: int) -> Any:
+def mark_read_statement(user_id: UserID, room_id: RoomID, thread_id: str, stream: int) -> Any:
     """The user's unread rows in the room up to `stream`, in one thread ("main", a root) or,
     for an unthreaded receipt, all: a range of (user, room, read, stream)."""
     a = event_push_actions.c
@@ -93,20 +93,58 @@ async def advance_read_position(
     """Mark the user's notifications in the room (and thread) up to `stream` read. Rows are
     only ever marked read, so a receipt for an older event moves nothing back."""
     del dialect  # the same statement on both databases
-    await conn.execute(_unread_in(user_id, room_id, thread_id, stream))
+    await conn.execute(mark_read_statement(user_id, room_id, thread_id, stream))
 
 
 def mark_room_read(conn: Connection, user_id: UserID, room_id: RoomID) -> None:
     """The user left the room (or was banned): nothing in it counts as unread any more, and
     the rows become old read rows that the retention sweep deletes."""
-    conn.execute(_unread_in(user_id, room_id, UNTHREADED, 2**62))
+    conn.execute(mark_read_statement(user_id, room_id, UNTHREADED, 2**62))
 
 
 def forget_redacted(conn: Connection, event_id: EventID) -> None:
-    """A redacted event notifies nobody any more (found by its stream ordering)."""
-    a = event_push_actions.c
-    stream = select(events.c.stream_ordering).where(events.c.event_id == event_id).scalar_subquery()
-    conn.execute(delete(event_push_actions).where(a.stream_ordering == stream, a.event_id == event_id))
+    """A redacted event notifies nobody any more."""
+    conn.execute(forget_redacted_statement(event_id))
+
+
+def unread_statement(user_id: UserID) -> Any:
+    """The user's unread rows counted per joined room and thread (an index range of
+    (user, room, read=false) per room), then per joined room its highest read row (the end
+    of the (user, room, read=true) range): UnreadRow's columns, `top` NULL for a room
+    without such rows."""
+    a, m = event_push_actions.c, room_memberships.c
+    joined = (m.user_id == user_id, m.membership == "join")
+    counted = (
+        select(
+            a.room_id,
+            a.thread_id,
+            func.count(a.stream_ordering).label("n"),
+            func.sum(case((a.highlight, 1), else_=0)).label("h"),
+            func.max(a.stream_ordering).label("top"),
+        )
+        .select_from(  # LEFT JOIN: SQLite keeps the rooms outside even without statistics
+            room_memberships.outerjoin(
+                event_push_actions,
+                (a.user_id == m.user_id) & (a.room_id == m.room_id) & a.read.is_(False),
+            )
+        )
+        .where(*joined)
+        .group_by(a.room_id, a.thread_id)
+    )
+    read = event_push_actions.alias("read_rows").c
+    seen_top = (
+        select(func.max(read.stream_ordering))
+        .where(read.user_id == m.user_id, read.room_id == m.room_id, read.read.is_(True))
+        .scalar_subquery()
+    )
+    seen_rows = select(
+        m.room_id,
+        literal(UNTHREADED).label("thread_id"),
+        literal(0).label("n"),
+        literal(0).label("h"),
+        seen_top.label("top"),
+    ).where(*joined)
+    return union_all(counted, seen_rows)
 
 
 class PushActionStore:
@@ -118,43 +156,11 @@ class PushActionStore:
         highest read row (so that a push action marked read before its writer reported it is
         not counted again). One statement, so both parts are one snapshot; per room, index
         ranges of (user, room, read, stream) hold exactly the rows wanted."""
-        a, m = event_push_actions.c, room_memberships.c
-        joined = (m.user_id == user_id, m.membership == "join")
-        counted = (
-            select(
-                a.room_id,
-                a.thread_id,
-                func.count().label("n"),
-                func.sum(case((a.highlight, 1), else_=0)).label("h"),
-                func.max(a.stream_ordering).label("top"),
-            )
-            .select_from(
-                room_memberships.join(
-                    event_push_actions,
-                    (a.user_id == m.user_id) & (a.room_id == m.room_id) & a.read.is_(False),
-                )
-            )
-            .where(*joined)
-            .group_by(a.room_id, a.thread_id)
-        )
-        read = event_push_actions.alias("read_rows").c
-        seen_top = (
-            select(func.max(read.stream_ordering))
-            .where(read.user_id == m.user_id, read.room_id == m.room_id, read.read.is_(True))
-            .scalar_subquery()
-        )
-        seen_rows = select(
-            m.room_id,
-            literal(UNTHREADED).label("thread_id"),
-            literal(0).label("n"),
-            literal(0).label("h"),
-            seen_top.label("top"),
-        ).where(*joined)
-        rows = await self._db.fetch_all(union_all(counted, seen_rows))
+        rows = await self._db.fetch_all(unread_statement(user_id))
         return [
             UnreadRow(RoomID(r.room_id), r.thread_id, int(r.n), int(r.h or 0), int(r.top))
             for r in rows
-            if r.top is not None  # a joined room without read rows
+            if r.top is not None  # a joined room without unread (or read) rows
         ]
 
     async def notifications(
@@ -180,10 +186,21 @@ class PushActionStore:
 
     async def delete_read_before(self, ts: int, batch: int) -> int:
         """Delete about `batch` read rows stored before `ts` (ms), oldest first; how many went.
-        A range of (read, ts) up to the batch's last row's ts: one event's rows share a ts,
-        so a batch may run over by the rest of that event's rows. Unread rows stay: they are
-        the unread counts."""
-        a = event_push_actions.c
-        old = (a.read.is_(True), a.ts < ts)
-        last = select(a.ts).where(*old).order_by(a.ts).offset(batch - 1).limit(1).scalar_subquery()
-        return await self._db.execute(delete(event_push_actions).where(*old, a.ts <= func.coalesce(last, ts)))
+        Unread rows stay: they are the unread counts."""
+        return await self._db.execute(delete_read_statement(ts, batch))
+
+
+def delete_read_statement(ts: int, batch: int) -> Any:
+    """A range of (read, ts) up to the ts of the batch's last row: one event's rows share a
+    ts, so a batch may run over by the rest of that event's rows."""
+    a = event_push_actions.c
+    old = (a.read.is_(True), a.ts < ts)
+    last = select(a.ts).where(*old).order_by(a.ts).offset(batch - 1).limit(1).scalar_subquery()
+    return delete(event_push_actions).where(*old, a.ts <= func.coalesce(last, ts))
+
+
+def forget_redacted_statement(event_id: EventID) -> Any:
+    """The redacted event's rows, found by its stream ordering."""
+    a = event_push_actions.c
+    stream = select(events.c.stream_ordering).where(events.c.event_id == event_id).scalar_subquery()
+    return delete(event_push_actions).where(a.stream_ordering == stream, a.event_id == event_id)

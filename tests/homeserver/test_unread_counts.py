@@ -91,3 +91,53 @@ async def test_threads_are_counted_apart() -> None:
         "$root": {"notification_count": 3, "highlight_count": 1}
     }
     assert await counts.total(BOB) == 4
+
+
+async def test_a_row_read_before_its_writer_reports_it_is_not_counted() -> None:
+    """The read says how far the room's read rows go ("" row): an action read by a receipt
+    between its commit and its report is not added when the report comes."""
+    store = SlowStore([UnreadRow(ROOM, "main", 1, 0, 5), UnreadRow(ROOM, "", 0, 0, 9)])
+    store.release.set()
+    counts = UnreadCounts(store, Notifier())  # type: ignore[arg-type]
+    await counts.for_rooms(BOB, [ROOM])
+    counts.on_committed([_item(9)])
+    assert (await counts.for_rooms(BOB, [ROOM]))[ROOM].total().notifications == 1
+    counts.on_committed([_item(10)])
+    assert (await counts.for_rooms(BOB, [ROOM]))[ROOM].total().notifications == 2
+
+
+def _redaction(room_id: RoomID) -> EventToPersist:
+    pdu = {"type": "m.room.redaction", "room_id": room_id, "sender": "@a:example.org", "content": {}}
+    event = Event(EventID("$redaction"), KNOWN_ROOM_VERSIONS["11"], pdu)
+    return EventToPersist(event, 20, None, prune=(EventID("$e5"), {}))
+
+
+async def test_a_redaction_in_a_room_with_counts_reads_them_again() -> None:
+    store = SlowStore([UnreadRow(ROOM, "main", 2, 0, 5)])
+    store.release.set()
+    counts = UnreadCounts(store, Notifier())  # type: ignore[arg-type]
+    await counts.for_rooms(BOB, [ROOM])
+    counts.on_committed([_redaction(RoomID("!elsewhere:example.org"))])
+    await counts.for_rooms(BOB, [ROOM])
+    assert store.reads == 1  # not one of bob's rooms with counts
+    store.rows = [UnreadRow(ROOM, "main", 1, 0, 4)]
+    counts.on_committed([_redaction(ROOM)])
+    assert (await counts.for_rooms(BOB, [ROOM]))[ROOM].total().notifications == 1 and store.reads == 2
+    await counts.for_rooms(BOB, [ROOM])
+    assert store.reads == 2
+
+
+async def test_leaving_drops_the_rooms_counts() -> None:
+    store = SlowStore([UnreadRow(ROOM, "main", 2, 0, 5)])
+    store.release.set()
+    counts = UnreadCounts(store, Notifier())  # type: ignore[arg-type]
+    await counts.for_rooms(BOB, [ROOM])
+    pdu = {
+        "type": "m.room.member",
+        "room_id": ROOM,
+        "sender": BOB,
+        "state_key": BOB,
+        "content": {"membership": "leave"},
+    }
+    counts.on_committed([EventToPersist(Event(EventID("$leave"), KNOWN_ROOM_VERSIONS["11"], pdu), 6, None)])
+    assert await counts.for_rooms(BOB, [ROOM]) == {} and store.reads == 1
