@@ -1,7 +1,8 @@
 """matrix-js-sdk with its Rust crypto (matrix-sdk-crypto-wasm, under Node): two users in an
 encrypted room, alice's message reaching bob as m.room.encrypted and his client decrypting
 it (key upload, /keys/query, /keys/claim, olm to-device messages carrying the megolm key);
-and one user setting up cross-signing and a key backup as Element does."""
+one user setting up cross-signing and a key backup as Element does; and a second device
+recovering the keys from secret storage and the backup."""
 
 from __future__ import annotations
 
@@ -59,3 +60,32 @@ async def test_js_sdk_sets_up_cross_signing_and_key_backup(
     assert seen["backed_up_rooms"] == [seen["room_id"]]
     assert seen["second_sees_devices"] == seen["device_ids"]
     assert seen["first_device_cross_signed"] is True
+
+
+async def test_js_sdk_recovers_keys_on_a_new_device(hs: HomeserverUnderTest, node_modules: Path) -> None:
+    """Secrets and backups across devices: the first device keeps its cross-signing and backup
+    keys in secret storage (account data) and backs up the key of a message; a second device
+    with only the recovery key imports the cross-signing keys, restores the backup from the
+    server and decrypts the message."""
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(JS_DIR / "secret_storage.mjs"),
+        hs.base_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()[-3000:]
+    seen = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert seen == {
+        "secret_storage_ready": True,
+        "stored_secrets": {
+            "m.cross_signing.master": 1,
+            "m.cross_signing.self_signing": 1,
+            "m.megolm_backup.v1": 1,
+        },
+        "second_cross_signing_ready": True,
+        "restored": {"total": 1, "imported": 1},
+        "second_reads": "only the backup knows",
+        "second_device_cross_signed": True,
+    }
