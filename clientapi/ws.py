@@ -117,7 +117,8 @@ async def websocket_sync(request: web.Request) -> web.StreamResponse:
         conn = Connection(request, ws, token, who, max_bytes)
         request.app[WS_CONNECTIONS].add(conn)
         try:
-            await conn.run(query, sync_filter)
+            with request.app[PRESENCE].syncing(who.user_id, query.set_presence):  # online while open
+                await conn.run(query, sync_filter)
         finally:
             request.app[WS_CONNECTIONS].discard(conn)
     except ConnectionError:

@@ -251,7 +251,7 @@ def make_app(config: Config) -> web.Application:
         await wire_core(app, config, db)
         async with periodic.running(
             {
-                "presence idleness": (IDLE_SWEEP_INTERVAL_S, app[K.PRESENCE].mark_idle),
+                "presence idleness": (IDLE_SWEEP_INTERVAL_S, app[K.PRESENCE].sweep),
                 "expired media uploads": (MEDIA_SWEEP_INTERVAL_S, app[K.MEDIA].sweep),
                 "old notifications": (PUSH_SWEEP_INTERVAL_S, app[K.PUSH_RETENTION].sweep),
             }

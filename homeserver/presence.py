@@ -9,11 +9,19 @@ Each sync marks its user active (`user_active`), but writes only when the state 
 the stored activity time is over REFRESH_AFTER_MS old, so a busy client costs a dictionary
 lookup per sync and one write a minute. A sweep every minute (`mark_idle`) writes the idle
 users as "unavailable", so that those who watch them are told. Presence goes to the user and
-to those who share a joined room with them."""
+to those who share a joined room with them.
+
+A user is "offline" when no client of theirs is syncing (the spec: "not connected to an event
+stream"): each /sync request and each WebSocket counts while it lasts (`syncing`), and the
+sweep (`mark_offline`) writes "offline" for those whose last one ended OFFLINE_AFTER_MS ago,
+as Synapse does 30 s after the last sync. Syncs are counted in this process; a row left
+online by a process that went away (a restart) is written offline once its activity time is
+STALE_AFTER_MS old and its user is not syncing here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +40,8 @@ PRESENCE_STATES = (ONLINE, UNAVAILABLE, OFFLINE)
 IDLE_AFTER_MS = 5 * 60 * 1000
 CURRENTLY_ACTIVE_MS = 60 * 1000
 REFRESH_AFTER_MS = 60 * 1000
+OFFLINE_AFTER_MS = 30 * 1000
+STALE_AFTER_MS = 10 * 60 * 1000
 IDLE_SWEEP_BATCH = 1000
 MAX_STATUS_MSG_BYTES = 1024
 
@@ -62,6 +72,8 @@ class Presence:
         # The row this process last read or wrote per user: /sync calls user_active on every
         # request, and most of those only need to see that nothing is due.
         self._last: Lru[UserID, PresenceRow | None] = Lru(MAX_REMEMBERED_USERS)
+        self._syncs: dict[UserID, int] = {}  # syncs and sockets in flight, per user
+        self._sync_ended: dict[UserID, int] = {}  # when the last one ended (none in flight)
 
     @property
     def position(self) -> int:
@@ -101,6 +113,47 @@ class Presence:
             await self._write(user_id, ONLINE, status_msg, now, now)
         elif old is None or _effective_state(old, now) != UNAVAILABLE:
             await self._write(user_id, UNAVAILABLE, status_msg, old.last_active_ts if old else now, now)
+
+    @contextmanager
+    def syncing(self, user_id: UserID, set_presence: str) -> Iterator[None]:
+        """While a /sync request or a WebSocket of the user lasts. A client syncing with
+        `set_presence=offline` does not keep them online."""
+        if set_presence == OFFLINE:
+            yield
+            return
+        self._syncs[user_id] = self._syncs.get(user_id, 0) + 1
+        self._sync_ended.pop(user_id, None)
+        try:
+            yield
+        finally:
+            left = self._syncs[user_id] - 1
+            if left:
+                self._syncs[user_id] = left
+            else:
+                del self._syncs[user_id]
+                self._sync_ended[user_id] = self.clock()
+
+    async def mark_offline(self) -> int:
+        """Write "offline" for users whose last sync here ended OFFLINE_AFTER_MS ago, and for
+        rows left online or unavailable with no activity for STALE_AFTER_MS by a user not
+        syncing here. Returns how many were marked."""
+        now = self.clock()
+        gone = [u for u, ended in self._sync_ended.items() if now - ended >= OFFLINE_AFTER_MS]
+        for user_id in gone:
+            del self._sync_ended[user_id]
+        rows = await self._store.get_many(gone)
+        rows += await self._store.stale(now - STALE_AFTER_MS, IDLE_SWEEP_BATCH)
+        marked = 0
+        for row in {r.user_id: r for r in rows}.values():
+            if row.state != OFFLINE and row.user_id not in self._syncs:
+                await self._write(row.user_id, OFFLINE, row.status_msg, row.last_active_ts, now)
+                marked += 1
+        return marked
+
+    async def sweep(self) -> None:
+        """The minutely job: idle users to "unavailable", users gone to "offline"."""
+        await self.mark_idle()
+        await self.mark_offline()
 
     async def mark_idle(self) -> int:
         """Write "unavailable" for users stored as online but inactive for IDLE_AFTER_MS (they

@@ -69,6 +69,21 @@ class PresenceStore:
         )
         return [_row(r) for r in rows]
 
+    async def get_many(self, user_ids: list[UserID]) -> list[PresenceRow]:
+        if not user_ids:
+            return []
+        rows = await self._db.fetch_all(select(presence).where(presence.c.user_id.in_(user_ids)))
+        return [_row(r) for r in rows]
+
+    async def stale(self, active_before: int, limit: int) -> list[PresenceRow]:
+        """Users stored as online or unavailable whose last activity was at `active_before` or before."""
+        rows = await self._db.fetch_all(
+            select(presence)
+            .where(presence.c.state.in_(("online", "unavailable")), presence.c.last_active_ts <= active_before)
+            .limit(limit)
+        )
+        return [_row(r) for r in rows]
+
     async def max_stream_id(self) -> int:
         return int(await self._db.fetch_value(select(func.max(presence.c.stream_id))) or 0)
 

@@ -82,6 +82,10 @@ class SyncHandler:
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once for an initial sync or if anything changed since `req.since`;
         otherwise wait up to the timeout for a change the user can see."""
+        with self._sources.presence.syncing(req.user_id, req.set_presence):
+            return await self._sync(req)
+
+    async def _sync(self, req: SyncRequest) -> dict[str, Any]:
         deadline = time.monotonic() + min(max(req.timeout_ms, 0), MAX_TIMEOUT_MS) / 1000
         await self._sources.presence.user_active(req.user_id, req.set_presence)
         since = req.since

@@ -5,6 +5,7 @@ handler sees them only through these shapes."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +28,8 @@ class ReceiptSource(Protocol):
 
 class PresenceSource(Protocol):
     async def user_active(self, user_id: UserID, set_presence: str) -> None: ...
+
+    def syncing(self, user_id: UserID, set_presence: str) -> AbstractContextManager[None]: ...
 
     async def for_sync(self, user_id: UserID, since: int, until: int) -> list[dict[str, Any]]: ...
 

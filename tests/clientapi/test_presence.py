@@ -9,9 +9,17 @@ import pytest
 
 from homeserver.appkeys import PRESENCE
 from homeserver.errors import InvalidParam
-from homeserver.presence import CURRENTLY_ACTIVE_MS, IDLE_AFTER_MS, MAX_STATUS_MSG_BYTES, REFRESH_AFTER_MS
+from homeserver.presence import (
+    CURRENTLY_ACTIVE_MS,
+    IDLE_AFTER_MS,
+    MAX_STATUS_MSG_BYTES,
+    OFFLINE_AFTER_MS,
+    REFRESH_AFTER_MS,
+    STALE_AFTER_MS,
+)
 from tests.clientapi.stream_helpers import FakeClock, shared_room, uid, woken_by
 from tests.clientapi.util import assert_error
+from tests.clientapi.ws_helpers import sync_socket
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
 
@@ -267,3 +275,73 @@ async def test_a_refresh_of_online_users_wakes_no_listener(hs: HomeserverUnderTe
     await alice.get("/sync")  # refreshes alice's activity time
     assert (await poll)["presence"]["events"] == []
     assert (await _status(bob, alice))["last_active_ago"] == 0
+
+
+# --- offline: no client syncing -------------------------------------------------------------
+
+
+async def test_user_goes_offline_once_no_sync_is_running(hs: HomeserverUnderTest) -> None:
+    clock = _clock(hs)
+    presence = hs.app[PRESENCE]
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    await shared_room(alice, bob)
+    await alice.get("/sync")  # online; the request has ended
+    since = (await bob.get("/sync", params={"set_presence": "offline"}))["next_batch"]
+    clock.advance(OFFLINE_AFTER_MS - 1)
+    assert await presence.mark_offline() == 0  # not yet
+    clock.advance(1)
+    assert await woken_by(hs, uid(bob), presence.mark_offline())
+    assert (await _status(bob, alice))["presence"] == "offline"
+    body = await bob.get("/sync", params={"since": since, "set_presence": "offline"})
+    states = {e["sender"]: e["content"]["presence"] for e in body["presence"]["events"]}
+    assert states == {alice.user_id: "offline"}
+    assert await presence.mark_offline() == 0  # written once
+    await alice.get("/sync")  # back: online again
+    assert (await _status(bob, alice))["presence"] == "online"
+
+
+async def test_an_open_websocket_or_a_running_sync_keeps_the_user_online(hs: HomeserverUnderTest) -> None:
+    clock = _clock(hs)
+    presence = hs.app[PRESENCE]
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    await shared_room(alice, bob)
+    async with sync_socket(alice) as ws:
+        await ws.sync()
+        clock.advance(STALE_AFTER_MS)  # however long: the socket is open
+        assert await presence.mark_offline() == 0
+        assert (await _status(bob, alice))["presence"] != "offline"
+        with presence.syncing(uid(bob), "online"):  # a long-poll in flight, too
+            clock.advance(OFFLINE_AFTER_MS)
+            assert await presence.mark_offline() == 0
+    # the socket closed (its handler ends soon after the client's close): offline in time
+    await bob.get("/sync")
+    clock.advance(OFFLINE_AFTER_MS)
+    with presence.syncing(uid(alice), "online"):
+        pass  # stands for the socket's end, whenever the server saw it
+    clock.advance(OFFLINE_AFTER_MS)
+    assert await presence.mark_offline() >= 1
+    assert (await _status(bob, alice))["presence"] == "offline"
+
+
+async def test_syncing_with_set_presence_offline_does_not_count(hs: HomeserverUnderTest) -> None:
+    clock = _clock(hs)
+    presence = hs.app[PRESENCE]
+    alice = await hs.register("alice")
+    await alice.get("/sync")
+    with presence.syncing(uid(alice), "offline"):
+        clock.advance(OFFLINE_AFTER_MS)
+        assert await presence.mark_offline() == 1
+
+
+async def test_rows_left_online_by_a_process_that_went_away_go_offline(hs: HomeserverUnderTest) -> None:
+    """After a restart nobody is counted as syncing: stored online rows go offline once stale."""
+    clock = _clock(hs)
+    alice = await hs.register("alice")
+    await alice.put(f"/presence/{alice.user_id}/status", {"presence": "online"})  # no sync at all
+    presence = hs.app[PRESENCE]
+    clock.advance(STALE_AFTER_MS - 1)
+    await presence.mark_idle()
+    assert await presence.mark_offline() == 0
+    clock.advance(1)
+    assert await presence.mark_offline() == 1
+    assert (await _status(alice, alice))["presence"] == "offline"
