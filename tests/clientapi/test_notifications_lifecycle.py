@@ -81,6 +81,8 @@ async def test_leaving_drops_the_counts_and_rejoining_does_not_bring_them_back(
     left = await bob.get("/sync", params={"since": body["next_batch"]})
     assert room in left["rooms"]["leave"]
     assert "unread_notifications" not in left["rooms"]["leave"][room]
+    listed = (await bob.get("/notifications"))["notifications"]
+    assert [n["read"] for n in listed] == [True]  # marked read when bob left
     await bob.post(f"/join/{room}")
     assert _counts(await bob.get("/sync", params={"since": left["next_batch"]}), room) == ZERO
     await _send(alice, room, "three")
