@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
 from homeserver.config import PasswordHashing, RateLimits, load_config
 from tests.helpers import HomeserverUnderTest, MatrixClient
@@ -117,6 +117,11 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+def _record_csp_violation(msg: ConsoleMessage) -> None:
+    if "Content Security Policy" in msg.text:
+        PAGE_ERRORS.append(msg.text)
+
+
 async def new_page(browser: Browser, **context_args: Any) -> tuple[BrowserContext, Page, list[str]]:
     context = await browser.new_context(**({"service_workers": "block"} | context_args))
     await context.add_init_script(INIT_SCRIPT)
@@ -129,6 +134,8 @@ async def new_page(browser: Browser, **context_args: Any) -> tuple[BrowserContex
 
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{error.name}: {error.message}\n{error.stack}"))
+    # The client itself must never trip its own Content-Security-Policy.
+    page.on("console", _record_csp_violation)
     return context, page, dialogs
 
 

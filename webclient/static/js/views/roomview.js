@@ -12,6 +12,8 @@ export class RoomView {
     this.room = null;
     this.timeline = new Timeline(this);
     this.composer = new Composer(this);
+    // Coming back to the tab reads what arrived meanwhile.
+    document.addEventListener("visibilitychange", () => { if (this.room) this.markRead(); });
   }
 
   show(room) {
