@@ -88,11 +88,10 @@ def mark_read_statement(user_id: UserID, room_id: RoomID, thread_id: str, stream
 
 
 async def advance_read_position(
-    conn: AsyncConnection, dialect: str, user_id: UserID, room_id: RoomID, thread_id: str, stream: int
+    conn: AsyncConnection, user_id: UserID, room_id: RoomID, thread_id: str, stream: int
 ) -> None:
     """Mark the user's notifications in the room (and thread) up to `stream` read. Rows are
     only ever marked read, so a receipt for an older event moves nothing back."""
-    del dialect  # the same statement on both databases
     await conn.execute(mark_read_statement(user_id, room_id, thread_id, stream))
 
 

@@ -61,7 +61,6 @@ class ReceiptStore:
             if stored and receipt.receipt_type in READ_TYPES:  # unread counts move with it
                 await advance_read_position(
                     conn,
-                    self._db.dialect,
                     receipt.user_id,
                     receipt.room_id,
                     receipt.thread_id,

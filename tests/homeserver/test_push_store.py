@@ -58,7 +58,7 @@ async def _notify(
 
 async def _read(db: Database, room_id: RoomID, stream: int, thread: str = "") -> None:
     async with db.transaction() as conn:
-        await advance_read_position(conn, db.dialect, BOB, room_id, thread, stream)
+        await advance_read_position(conn, BOB, room_id, thread, stream)
 
 
 def _rows(rows: list[UnreadRow]) -> set[tuple[str, str, int, int, int]]:
