@@ -193,3 +193,19 @@ async def test_thread_view_and_reply(person: MakePerson) -> None:
     await expect(bob.page.locator(".thread .message", has_text="thanks!")).to_be_visible()
     await bob.page.get_by_role("button", name="Close").click()
     await expect(root.locator(".thread-link")).to_have_text("2 replies in thread")
+
+
+async def test_keyboard_reaches_message_actions(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    await alice.say("answer me by keyboard")
+    target = bob.page.locator(".message", has_text="answer me by keyboard")
+    await target.focus()
+    await bob.page.keyboard.press("Tab")
+    await expect(target.get_by_role("button", name="Reply", exact=True)).to_be_focused()
+    await bob.page.keyboard.press("Enter")
+    await expect(bob.page.locator(".composer-context")).to_contain_text("Replying to Alice")
+    await expect(bob.page.get_by_label("Message", exact=True)).to_be_focused()
+    await bob.page.keyboard.type("typed without a mouse")
+    await bob.page.keyboard.press("Enter")
+    reply = alice.page.locator(".message", has_text="typed without a mouse")
+    await expect(reply.locator(".reply-quote")).to_contain_text("answer me by keyboard")

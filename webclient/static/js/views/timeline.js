@@ -113,8 +113,9 @@ export class Timeline {
   messageItem(ev, grouped) {
     const room = this.room;
     const mine = ev.sender === this.app.store.myId;
+    // Focusable, so that keyboards and taps reach its actions (shown on :focus-within).
     const item = h("li", {
-      class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}`,
+      class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}`, tabindex: "0",
       dataset: { eventId: ev.event_id, sender: ev.sender },
     });
     if (!grouped) {
