@@ -79,7 +79,8 @@ class PresenceStore:
         """Users stored as online or unavailable whose last activity was at `active_before` or before."""
         rows = await self._db.fetch_all(
             select(presence)
-            .where(presence.c.state.in_(("online", "unavailable")), presence.c.last_active_ts <= active_before)
+            .where(presence.c.state.in_(("online", "unavailable")))
+            .where(presence.c.last_active_ts <= active_before)
             .limit(limit)
         )
         return [_row(r) for r in rows]
