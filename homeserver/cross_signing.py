@@ -39,10 +39,6 @@ class CrossSigning:
         self._devices = devices
         self._device_lists = device_lists
 
-    @property
-    def store(self) -> CrossSigningStore:
-        return self._store
-
     async def check_upload(self, user_id: UserID, body: dict[str, Any]) -> CheckedUpload:
         """Check the keys (shape, owner, usage, signatures by the master key); UIA is needed
         unless the user has no master key yet or every key given is the stored one."""
