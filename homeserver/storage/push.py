@@ -3,7 +3,7 @@ whether they have read it, for unread counts and GET /notifications.
 
 Push actions are written in the event's own transaction (`insert_push_actions`, called by the
 event store); a read receipt marks the rows up to its event read in the receipt's transaction
-(`advance_read_position`). Unread rows are found through (user, room, read, stream), so
+(`advance_read_position`). Unread rows are found through (user, read, room, stream), so
 counting visits only unread rows, never a user's history. A redaction deletes its target's
 rows; leaving a room marks the user's rows there read; read rows older than the retention
 period are deleted in batches (`PushActionStore.delete_read_before`)."""
@@ -79,7 +79,7 @@ def push_action_row(action: PushAction, event_id: EventID, room_id: RoomID, stre
 
 def mark_read_statement(user_id: UserID, room_id: RoomID, thread_id: str, stream: int) -> Any:
     """The user's unread rows in the room up to `stream`, in one thread ("main", a root) or,
-    for an unthreaded receipt, all: a range of (user, room, read, stream)."""
+    for an unthreaded receipt, all: a range of (user, read, room, stream)."""
     a = event_push_actions.c
     where = [a.user_id == user_id, a.room_id == room_id, a.read.is_(False), a.stream_ordering <= stream]
     if thread_id != UNTHREADED:
@@ -108,8 +108,8 @@ def forget_redacted(conn: Connection, event_id: EventID) -> None:
 
 def unread_statement(user_id: UserID) -> Any:
     """The user's unread rows counted per joined room and thread (an index range of
-    (user, room, read=false) per room), then per joined room its highest read row (the end
-    of the (user, room, read=true) range): UnreadRow's columns, `top` NULL for a room
+    (user, read=false, room) per room), then per joined room its highest read row (the end
+    of the (user, read=true, room) range): UnreadRow's columns, `top` NULL for a room
     without such rows."""
     a, m = event_push_actions.c, room_memberships.c
     joined = (m.user_id == user_id, m.membership == "join")
@@ -154,7 +154,7 @@ class PushActionStore:
         """The user's unread notifications per joined room and thread, and per joined room the
         highest read row (so that a push action marked read before its writer reported it is
         not counted again). One statement, so both parts are one snapshot; per room, index
-        ranges of (user, room, read, stream) hold exactly the rows wanted."""
+        ranges of (user, read, room, stream) hold exactly the rows wanted."""
         rows = await self._db.fetch_all(unread_statement(user_id))
         return [
             UnreadRow(RoomID(r.room_id), r.thread_id, int(r.n), int(r.h or 0), int(r.top))

@@ -376,7 +376,7 @@ e2e_fallback_keys = Table(
 # Notifications (spec: "Push Notifications"). One row per event that notifies a local user
 # (the push rules' actions held `notify`); thread_id is "main" or the thread root's ID. A read
 # receipt marks the rows up to its event read (leaving the room marks all); unread counts are
-# the unread rows, found through (user_id, room_id, read, stream_ordering) without reading
+# the unread rows, found through (user_id, read, room_id, stream_ordering) without reading
 # read ones. ts: when the row was stored; read rows past the retention period are deleted
 # through (read, ts). A redaction deletes its target's rows through stream_ordering.
 event_push_actions = Table(
@@ -391,7 +391,7 @@ event_push_actions = Table(
     Column("actions", Text, nullable=False),  # the matching rule's actions, JSON
     Column("read", Boolean, nullable=False, server_default=false()),
     Column("ts", BigInteger, nullable=False, server_default="0"),
-    Index("event_push_actions_user_room_read", "user_id", "room_id", "read", "stream_ordering"),
+    Index("event_push_actions_user_read_room", "user_id", "read", "room_id", "stream_ordering"),
     Index("event_push_actions_user_stream", "user_id", "stream_ordering"),
     Index("event_push_actions_read_ts", "read", "ts"),
     Index("event_push_actions_stream", "stream_ordering"),

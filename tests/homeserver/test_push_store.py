@@ -152,7 +152,7 @@ async def test_a_receipt_between_commit_and_report_does_not_count_twice(database
 
 
 async def _history(db: Database) -> None:
-    """Bob's long read history in three rooms, a few unread rows, and other users' read rows;
+    """Bob's long read history in three rooms, a few unread rows, other users' rows mostly unread;
     PostgreSQL's statistics are taken (SQLite's planner must do without: none are)."""
     for n, room_id in enumerate((ROOM, OTHER, RoomID("!c:example.org"))):
         await _join(db, room_id)
@@ -167,7 +167,7 @@ async def _history(db: Database) -> None:
             )
             for i in range(4000)
         ]
-        insert_push_actions(conn, [{**row, "read": True} for row in rows])
+        insert_push_actions(conn, [{**row, "read": n % 10 < 3} for n, row in enumerate(rows)])
 
     await db.run_transaction(others)
     if not db.is_sqlite:
@@ -181,15 +181,17 @@ async def _plan(db: Database, stmt: Any) -> str:
         if db.is_sqlite:
             rows = (await conn.execute(text("EXPLAIN QUERY PLAN " + sql))).all()
             return "\n".join(str(r[-1]) for r in rows)
+        # Small tables are cheapest to scan whole: ask which index PostgreSQL would take.
+        await conn.execute(text("SET enable_seqscan = off"))
         return "\n".join(str(r[0]) for r in (await conn.execute(text("EXPLAIN " + sql))).all())
 
 
 async def test_unread_counting_walks_only_unread_rows_through_an_index(database: Database) -> None:
     await _history(database)
     plan = await _plan(database, unread_statement(BOB))
-    assert plan.count("event_push_actions_user_room_read") == 2, plan
+    assert plan.count("event_push_actions_user_read_room") == 2, plan
     if database.is_sqlite:
-        assert plan.count("(user_id=? AND room_id=? AND read=?)") == 2, plan
+        assert plan.count("(user_id=? AND read=? AND room_id=?)") == 2, plan
     else:
         assert "(read = false)" in plan and "(read = true)" in plan, plan
         assert "Seq Scan on event_push_actions" not in plan, plan
@@ -199,9 +201,9 @@ async def test_unread_counting_walks_only_unread_rows_through_an_index(database:
 async def test_a_receipt_marks_through_an_index(database: Database, thread: str) -> None:
     await _history(database)
     plan = await _plan(database, mark_read_statement(BOB, ROOM, thread, 10))
-    assert "event_push_actions_user_room_read" in plan, plan
+    assert "event_push_actions_user_read_room" in plan, plan
     if database.is_sqlite:
-        assert "(user_id=? AND room_id=? AND read=? AND stream_ordering<?)" in plan, plan
+        assert "(user_id=? AND read=? AND room_id=? AND stream_ordering<?)" in plan, plan
 
 
 async def test_retention_and_redaction_delete_through_an_index(database: Database) -> None:

@@ -47,9 +47,9 @@ def upgrade() -> None:
     op.execute(_STORED_AT)
     op.drop_index("event_push_actions_user_room", "event_push_actions")
     op.create_index(
-        "event_push_actions_user_room_read",
+        "event_push_actions_user_read_room",
         "event_push_actions",
-        ["user_id", "room_id", "read", "stream_ordering"],
+        ["user_id", "read", "room_id", "stream_ordering"],
     )
     op.create_index("event_push_actions_read_ts", "event_push_actions", ["read", "ts"])
     op.create_index("event_push_actions_stream", "event_push_actions", ["stream_ordering"])
@@ -66,7 +66,7 @@ def downgrade() -> None:
     )
     op.drop_index("event_push_actions_stream", "event_push_actions")
     op.drop_index("event_push_actions_read_ts", "event_push_actions")
-    op.drop_index("event_push_actions_user_room_read", "event_push_actions")
+    op.drop_index("event_push_actions_user_read_room", "event_push_actions")
     op.create_index(
         "event_push_actions_user_room", "event_push_actions", ["user_id", "room_id", "stream_ordering"]
     )
