@@ -68,6 +68,10 @@ V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
 # Added after r0: these answer under v3 only.
 V3_ONLY = {"/_matrix/client/v3/refresh"}
+# Also under /_matrix/client/unstable/, as Synapse serves them: Element (matrix-js-sdk's
+# uploadDeviceSigningKeys) asks there which UIA flows a cross-signing upload needs.
+UNSTABLE = "/_matrix/client/unstable/"
+UNSTABLE_TOO = {"/_matrix/client/v3/keys/device_signing/upload", "/_matrix/client/v3/keys/signatures/upload"}
 
 
 def setup_client_api(app: web.Application) -> None:
@@ -79,3 +83,6 @@ def setup_client_api(app: web.Application) -> None:
             app.router.add_route(route.method, route.path, route.handler, **route.kwargs)
             if route.path.startswith(V3) and route.path not in V3_ONLY:
                 app.router.add_route(route.method, R0 + route.path[len(V3) :], route.handler, **route.kwargs)
+            if route.path in UNSTABLE_TOO:
+                unstable = UNSTABLE + route.path[len(V3) :]
+                app.router.add_route(route.method, unstable, route.handler, **route.kwargs)
