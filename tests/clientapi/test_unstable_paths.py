@@ -12,6 +12,7 @@ UNSTABLE = "/_matrix/client/unstable"
 
 async def test_cross_signing_upload_under_unstable(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
+    assert alice.user_id is not None
     keys = CrossSigning(alice.user_id)
     assert await alice.post(f"{UNSTABLE}/keys/device_signing/upload", keys.all_keys()) == {}
     mine = await alice.post("/keys/query", {"device_keys": {alice.user_id: []}})
