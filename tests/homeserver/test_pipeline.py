@@ -15,7 +15,7 @@ from homeserver.appkeys import DATABASE, EVENTS, NOTIFIER, PIPELINE, ROOMS
 from homeserver.events.model import Event
 from homeserver.ids import EventID, RoomID
 from homeserver.rooms import send
-from homeserver.storage.events import EventStore
+from homeserver.storage import event_writes
 from homeserver.storage.tables import room_aliases, room_forward_extremities, rooms, state_groups
 from tests.clientapi.room_helpers import create_room, current_state_rows, event_count, send_text
 from tests.helpers import HomeserverUnderTest, MatrixClient
@@ -25,12 +25,11 @@ class Boom(Exception):
     pass
 
 
-def fail_on_call(
-    monkeypatch: pytest.MonkeyPatch, store: EventStore, name: str, call: int = 1
-) -> list[Event | None]:
-    """Make `store.<name>(conn, ...)` raise on its `call`-th use from now on; returns what it
-    was called for, one entry per call (the event, when one of the arguments is one)."""
-    original: Callable[..., Any] = getattr(store, name)
+def fail_on_call(monkeypatch: pytest.MonkeyPatch, name: str, call: int = 1) -> list[Event | None]:
+    """Make the write step `event_writes.<name>(conn, ...)` raise on its `call`-th use from
+    now on; returns what it was called for, one entry per call (the event, when one of the
+    arguments is one)."""
+    original: Callable[..., Any] = getattr(event_writes, name)
     seen: list[Event | None] = []
 
     def failing(conn: Any, *args: Any) -> Any:  # the steps are synchronous, inside the transaction
@@ -40,7 +39,7 @@ def fail_on_call(
             raise Boom(f"{name} failed")
         return original(conn, *args)
 
-    monkeypatch.setattr(store, name, failing)
+    monkeypatch.setattr(event_writes, name, failing)
     return seen
 
 
@@ -76,7 +75,7 @@ async def test_failed_state_event_leaves_nothing(
     before = await snapshot(hs, room)
     head = await last_event(hs, alice, room)
     store = hs.app[EVENTS]
-    seen = fail_on_call(monkeypatch, store, step)
+    seen = fail_on_call(monkeypatch, step)
 
     await alice.put(f"/rooms/{room}/state/m.room.name", {"name": "after"}, expect=500)
 
@@ -101,7 +100,7 @@ async def test_failed_message_with_txn_can_be_retried(
     alice = await hs.register("alice")
     room = await create_room(alice)
     head = await last_event(hs, alice, room)
-    fail_on_call(monkeypatch, hs.app[EVENTS], "_update_extremities")
+    fail_on_call(monkeypatch, "_update_extremities")
     body = {"msgtype": "m.text", "body": "retry me"}
     await alice.put(f"/rooms/{room}/send/m.room.message/t1", body, expect=500)
     monkeypatch.undo()
@@ -121,7 +120,7 @@ async def test_failed_send_does_not_hide_later_events_from_stream_readers(
     room = await create_room(alice)
     notifier, store = hs.app[NOTIFIER], hs.app[EVENTS]
     seen_up_to = notifier.room_stream_position
-    fail_on_call(monkeypatch, store, "_update_extremities")
+    fail_on_call(monkeypatch, "_update_extremities")
     await send_text(alice, room, "lost", expect=500)
     monkeypatch.undo()
     kept = await send_text(alice, room, "kept")
@@ -136,7 +135,7 @@ async def test_failed_redaction_keeps_the_content(
     alice = await hs.register("alice")
     room = await create_room(alice)
     target = await send_text(alice, room, "keep me")
-    fail_on_call(monkeypatch, hs.app[EVENTS], "_update_extremities")
+    fail_on_call(monkeypatch, "_update_extremities")
     await alice.put(f"/rooms/{room}/redact/{target}/r", {}, expect=500)
     monkeypatch.undo()
     event = await alice.get(f"/rooms/{room}/event/{target}")
@@ -159,7 +158,7 @@ async def test_failed_create_room_leaves_no_room(
 ) -> None:
     alice, bob = await hs.register("alice"), await hs.register("bob")
     db = hs.app[DATABASE]
-    fail_on_call(monkeypatch, hs.app[EVENTS], step, call)
+    fail_on_call(monkeypatch, step, call)
     body = {"room_alias_name": "doomed", "name": "n", "topic": "t", "invite": [bob.user_id]}
     await alice.post("/createRoom", body, expect=500)
     monkeypatch.undo()
