@@ -3,8 +3,11 @@ reactions, typing, read receipts, grouping, back-scroll and search."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
-from playwright.async_api import Locator, expect
+from playwright.async_api import Locator, Route, expect
 
 from tests.webclient.conftest import MakePerson, Person
 
@@ -209,3 +212,36 @@ async def test_keyboard_reaches_message_actions(person: MakePerson) -> None:
     await bob.page.keyboard.press("Enter")
     reply = alice.page.locator(".message", has_text="typed without a mouse")
     await expect(reply.locator(".reply-quote")).to_contain_text("answer me by keyboard")
+
+
+async def test_local_echo_then_confirmed_or_failed(person: MakePerson) -> None:
+    alice, bob, _ = await chatting(person)
+    release = asyncio.Event()
+    held: list[str] = []
+
+    async def hold(route: Route) -> None:
+        held.append(route.request.url)
+        await release.wait()
+        await route.continue_()
+
+    await bob.page.route(re.compile(r".*/send/m\.room\.message/.*"), hold)
+    await bob.say("on its way")
+    echo = bob.page.locator(".message", has_text="on its way")
+    await expect(echo).to_have_class(re.compile(r"\bpending\b"))
+    await expect(echo.get_by_role("button", name="Reply", exact=True)).to_have_count(0)
+    assert len(held) == 1
+    await expect(alice.page.locator(".message", has_text="on its way")).to_have_count(0)
+    release.set()
+    await expect(alice.page.locator(".message", has_text="on its way")).to_be_visible()
+    await expect(echo).not_to_have_class(re.compile(r"\bpending\b"))
+    await expect(echo).to_have_count(1)  # the echo became the real event, not a second copy
+    await bob.page.unroute(re.compile(r".*/send/m\.room\.message/.*"))
+
+    async def refuse(route: Route) -> None:
+        await route.fulfill(status=403, json={"errcode": "M_FORBIDDEN", "error": "You may not speak here."})
+
+    await bob.page.route(re.compile(r".*/send/m\.room\.message/.*"), refuse)
+    await bob.say("this one fails")
+    await expect(bob.page.locator(".toast")).to_have_text("You may not speak here.")
+    await expect(bob.page.locator(".message", has_text="this one fails")).to_have_count(0)
+    await expect(bob.page.get_by_label("Message", exact=True)).to_have_value("this one fails")

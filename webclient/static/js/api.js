@@ -81,8 +81,8 @@ export class Api {
 
   sync(query, signal) { return this.request("GET", "/sync", undefined, { query, signal }); }
 
-  send(roomId, type, content) {
-    return this.put(`/rooms/${enc(roomId)}/send/${enc(type)}/${enc(this.txnId())}`, content);
+  send(roomId, type, content, txnId = this.txnId()) {
+    return this.put(`/rooms/${enc(roomId)}/send/${enc(type)}/${enc(txnId)}`, content);
   }
 
   redact(roomId, eventId) {

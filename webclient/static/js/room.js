@@ -73,11 +73,27 @@ export class Room {
     return "Empty room";
   }
 
+  // A message of mine shown at once, until the sync brings the real event (same txn ID).
+  addLocalEcho(txnId, sender, content) {
+    const ev = { event_id: `~${txnId}`, type: "m.room.message", sender, content, origin_server_ts: Date.now(), unsigned: { transaction_id: txnId }, pending: true };
+    this.byId.set(ev.event_id, ev);
+    this.timeline.push(ev);
+    return ev;
+  }
+
+  removeLocalEcho(txnId) {
+    const id = `~${txnId}`;
+    if (!this.byId.delete(id)) return;
+    this.timeline = this.timeline.filter((ev) => ev.event_id !== id);
+  }
+
   // Adds events at the end (forwards) or the start (from /messages, newest first).
   addEvents(events, { backwards = false } = {}) {
     const fresh = [];
     for (const ev of events) {
       if (!ev || typeof ev.event_id !== "string" || this.byId.has(ev.event_id)) continue;
+      const txnId = ev.unsigned && ev.unsigned.transaction_id;
+      if (typeof txnId === "string") this.removeLocalEcho(txnId);
       this.byId.set(ev.event_id, ev);
       fresh.push(ev);
       this.aggregate(ev);

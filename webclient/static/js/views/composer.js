@@ -63,7 +63,7 @@ export class Composer {
     else if (e.key === "Escape" && this.mode) { e.preventDefault(); this.cancel(); }
     else if (e.key === "ArrowUp" && !this.input.value) {
       const mine = [...this.room.timeline].reverse()
-        .find((ev) => ev.sender === this.app.store.myId && ev.type === "m.room.message" && !this.room.isRedacted(ev));
+        .find((ev) => ev.sender === this.app.store.myId && ev.type === "m.room.message" && !ev.pending && !this.room.isRedacted(ev));
       if (mine) { e.preventDefault(); this.edit(mine); }
     }
   }
@@ -148,10 +148,22 @@ export class Composer {
     this.input.value = "";
     this.onInput();
     this.setMode(null);
+    const room = this.room;
+    const txnId = this.app.api.txnId();
+    // Shown at once (greyed) unless it is an edit, which changes a message in place later.
+    const echo = !mode || mode.kind !== "edit";
+    if (echo) {
+      room.addLocalEcho(txnId, this.app.store.myId, body);
+      this.app.store.emit("room", { roomId: room.id });
+    }
     try {
-      await this.app.api.send(this.room.id, "m.room.message", body);
+      await this.app.api.send(room.id, "m.room.message", body, txnId);
     } catch (err) {
-      this.input.value = text;
+      if (echo) {
+        room.removeLocalEcho(txnId);
+        this.app.store.emit("room", { roomId: room.id });
+      }
+      if (room === this.room) this.input.value = text;
       alertError(err);
     }
   }

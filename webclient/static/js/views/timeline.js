@@ -115,7 +115,7 @@ export class Timeline {
     const mine = ev.sender === this.app.store.myId;
     // Focusable, so that keyboards and taps reach its actions (shown on :focus-within).
     const item = h("li", {
-      class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}`, tabindex: "0",
+      class: `message${grouped ? " grouped" : ""}${mine ? " mine" : ""}${ev.pending ? " pending" : ""}`, tabindex: "0",
       dataset: { eventId: ev.event_id, sender: ev.sender },
     });
     if (!grouped) {
@@ -134,7 +134,7 @@ export class Timeline {
       item.append(h("button", { type: "button", class: "thread-link", onclick: () => threadDialog(this.app, room, ev) },
         `${replies} ${replies === 1 ? "reply" : "replies"} in thread`));
     }
-    if (!room.isRedacted(ev)) item.append(eventActions(this.view, ev));
+    if (!room.isRedacted(ev) && !ev.pending) item.append(eventActions(this.view, ev));
     return item;
   }
 
