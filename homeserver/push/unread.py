@@ -94,6 +94,7 @@ class UnreadCounts:
         self._seq = 0  # counts reads begun and rooms changed, in order
         self._redacted: dict[RoomID, int] = {}  # room -> seq of its last redaction
         self._all_redacted = 0  # seq when `_redacted` was last emptied
+        self._last_redacted = 0  # seq of the latest redaction anywhere
 
     def on_committed(self, items: Sequence[EventToPersist]) -> None:
         """Push planner listener: count the new push actions of users whose counts are held;
@@ -115,7 +116,7 @@ class UnreadCounts:
         if len(self._redacted) >= USERS_CACHED:  # bounded: forget rooms, read everyone again
             self._redacted.clear()
             self._all_redacted = self._seq
-        self._redacted[room_id] = self._seq
+        self._redacted[room_id] = self._last_redacted = self._seq
 
     def _left(self, user_id: UserID, room_id: RoomID) -> None:
         entry = self._cache.get(user_id)
@@ -150,7 +151,7 @@ class UnreadCounts:
         counts was redacted."""
         if self._notifier.changed_since(Stream.RECEIPTS, user_id, entry.receipts_position):
             return True
-        if self._seq <= entry.seq:
+        if self._last_redacted <= entry.seq:
             return False
         if self._all_redacted > entry.seq:
             return True
