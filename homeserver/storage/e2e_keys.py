@@ -20,6 +20,7 @@ from homeserver.errors import InvalidParam, TooLarge
 from homeserver.ids import DeviceID, UserID
 from homeserver.storage.cross_signing import delete_cross_signing_keys_in, delete_signatures_in
 from homeserver.storage.database import Database
+from homeserver.storage.dialect import upsert
 from homeserver.storage.key_backup import delete_backups_in
 from homeserver.storage.tables import devices, e2e_device_keys, e2e_fallback_keys, e2e_one_time_keys
 
@@ -93,7 +94,9 @@ class E2eKeyStore:
         async with self._db.transaction() as conn:
             new_device_keys = False
             if upload.device_keys is not None:
-                new_device_keys = await _store_device_keys(conn, user_id, device_id, upload.device_keys)
+                new_device_keys = await _store_device_keys(
+                    conn, self._db.dialect, user_id, device_id, upload.device_keys
+                )
             if upload.one_time_keys:
                 await _store_one_time_keys(conn, user_id, device_id, upload.one_time_keys)
             for key in upload.fallback_keys:
@@ -155,16 +158,17 @@ class E2eKeyStore:
             return claimed
 
 
-async def _store_device_keys(conn: AsyncConnection, user_id: str, device_id: str, key_json: str) -> bool:
+async def _store_device_keys(
+    conn: AsyncConnection, dialect: str, user_id: str, device_id: str, key_json: str
+) -> bool:
     """Store or replace the device keys; True when they changed. A device keeps its ed25519
     identity key for life: keys naming another one are refused."""
     t = e2e_device_keys.c
     where = (t.user_id == user_id, t.device_id == device_id)
     row = (await conn.execute(select(t.key_json).where(*where))).first()
-    if row is None:
-        await conn.execute(
-            e2e_device_keys.insert().values(user_id=user_id, device_id=device_id, key_json=key_json)
-        )
+    if row is None:  # (a concurrent first upload of the same device may have won: no error)
+        values = {"user_id": user_id, "device_id": device_id, "key_json": key_json}
+        await conn.execute(upsert(dialect, e2e_device_keys, values, key=("user_id", "device_id"), update=()))
         return True
     if _same(row.key_json, key_json):
         return False

@@ -4,6 +4,7 @@ with their device, device-list changes on upload, and GET /room_keys/version."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -277,3 +278,12 @@ async def test_no_key_backup_yet(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     err = await alice.get("/room_keys/version", expect=404)
     assert_error(err, "M_NOT_FOUND")
+
+
+async def test_concurrent_first_uploads_of_one_device(hs: HomeserverUnderTest) -> None:
+    alice = await hs.register("alice")
+    device = Device(alice)
+    keys = device.device_keys()
+    results = await asyncio.gather(*(alice.post("/keys/upload", {"device_keys": keys}) for _ in range(5)))
+    assert all(r == {"one_time_key_counts": {"signed_curve25519": 0}} for r in results)
+    assert await _stored(hs) == (1, 0, 0)
