@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -9,11 +10,13 @@ from aiohttp import web
 from clientapi.middleware import requester
 from clientapi.request import bool_field, field, read_json, required
 from clientapi.responses import json_response
-from homeserver.appkeys import SEARCH
+from homeserver.appkeys import AGGREGATOR, SEARCH
 from homeserver.errors import InvalidParam
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event
 from homeserver.filters import RoomEventFilter
+from homeserver.ids import EventID
+from homeserver.rooms.relations import Bundle
 from homeserver.search import (
     DEFAULT_CONTEXT,
     GROUP_KEYS,
@@ -38,7 +41,11 @@ async def search(request: web.Request) -> web.Response:
     criteria = field(categories, "room_events", dict)
     if criteria is not None:
         found = await request.app[SEARCH].search(who.user_id, parse_room_events(criteria), next_batch)
-        out["room_events"] = room_events_json(found)
+        # Bundled aggregations (spec: "should" for /search), as /messages has them: Element
+        # shows an edited result's latest text from them.
+        shown = [e for r in found.results for e in _result_events(r)]
+        bundles = await request.app[AGGREGATOR].bundles(who.user_id, shown)
+        out["room_events"] = room_events_json(found, bundles)
     return json_response({"search_categories": out})
 
 
@@ -86,11 +93,18 @@ def _group_by(body: dict[str, Any] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
-def room_events_json(found: RoomEventsResults) -> dict[str, Any]:
+def _result_events(result: SearchResult) -> list[Event]:
+    context = result.context
+    if context is None:
+        return [result.event]
+    return [result.event, *context.events_before, *context.events_after]
+
+
+def room_events_json(found: RoomEventsResults, bundles: Mapping[EventID, Bundle]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "count": found.count,
         "highlights": found.highlights,
-        "results": [_result_json(r) for r in found.results],
+        "results": [_result_json(r, bundles) for r in found.results],
     }
     if found.next_batch is not None:
         out["next_batch"] = found.next_batch
@@ -104,17 +118,18 @@ def room_events_json(found: RoomEventsResults) -> dict[str, Any]:
             for key, groups in found.groups.items()
         }
     if found.state is not None:
-        out["state"] = {room_id: _events(state) for room_id, state in found.state.items()}
+        out["state"] = {room_id: _events(state, {}) for room_id, state in found.state.items()}
     return out
 
 
-def _result_json(result: SearchResult) -> dict[str, Any]:
-    out: dict[str, Any] = {"rank": result.rank, "result": client_event(result.event)}
+def _result_json(result: SearchResult, bundles: Mapping[EventID, Bundle]) -> dict[str, Any]:
+    result_json = client_event(result.event, unsigned=bundles.get(result.event.event_id))
+    out: dict[str, Any] = {"rank": result.rank, "result": result_json}
     context = result.context
     if context is not None:
         out["context"] = {
-            "events_before": _events(context.events_before),
-            "events_after": _events(context.events_after),
+            "events_before": _events(context.events_before, bundles),
+            "events_after": _events(context.events_after, bundles),
             "start": context.start,
             "end": context.end,
         }
@@ -123,5 +138,5 @@ def _result_json(result: SearchResult) -> dict[str, Any]:
     return out
 
 
-def _events(events: list[Event]) -> list[dict[str, Any]]:
-    return [client_event(e) for e in events]
+def _events(events: list[Event], bundles: Mapping[EventID, Bundle]) -> list[dict[str, Any]]:
+    return [client_event(e, unsigned=bundles.get(e.event_id)) for e in events]
