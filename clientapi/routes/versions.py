@@ -17,12 +17,17 @@ SPEC_VERSIONS = [
     "r0.6.1",
     *(f"v1.{minor}" for minor in range(1, 13)),
 ]
+# Unstable flags clients still look for although the features are in the spec now, as Synapse
+# sets them: without e2e_cross_signing Element skips setting up cross-signing after login and
+# says "Your homeserver does not support cross-signing"; msc3827.stable lets it filter the room
+# directory by room type (spaces).
+UNSTABLE_FEATURES = {"org.matrix.e2e_cross_signing": True, "org.matrix.msc3827.stable": True}
 
 
 @routes.get("/_matrix/client/versions")
 @public
 async def versions(request: web.Request) -> web.Response:
-    return json_response({"versions": SPEC_VERSIONS, "unstable_features": {}})
+    return json_response({"versions": SPEC_VERSIONS, "unstable_features": UNSTABLE_FEATURES})
 
 
 @routes.get("/.well-known/matrix/client")
