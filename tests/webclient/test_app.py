@@ -186,3 +186,30 @@ async def test_screenshots(
     finally:
         await context.close()
     assert (SCREENSHOTS / f"room-{theme}.png").stat().st_size > 10000
+
+
+async def test_unanswered_ping_reconnects(person: MakePerson) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "Sleepy", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        sockets.append(ws)
+        # The first socket is a dead line for pings: they never reach the server.
+        ws.on_message(lambda m: None if len(sockets) == 1 and '"ping"' in str(m) else server.send(m))
+        server.on_message(ws.send)
+
+    await bob.page.clock.install()
+    await bob.page.route_web_socket(WS_SYNC, route)
+    await bob.page.reload()
+    await bob.open_room("Sleepy")
+    banner = bob.page.locator("#banner")
+    await bob.page.clock.run_for(30_000 + 10_000 + 100)  # a ping goes out, and its deadline passes
+    await expect(banner).to_be_visible()
+    await alice.client.put(f"/rooms/{room}/send/m.room.message/z", {"msgtype": "m.text", "body": "wake up"})
+    await bob.page.clock.run_for(2_000)  # the first backoff
+    await expect(banner).to_be_hidden()
+    await expect(bob.page.locator(".message", has_text="wake up")).to_be_visible()
+    assert len(sockets) == 2

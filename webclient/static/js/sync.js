@@ -4,6 +4,10 @@
 const WS_PATH = "/_matrix/client/unstable/org.homeserver.ws/sync";
 const FILTER = JSON.stringify({ room: { timeline: { limit: 30 }, state: { lazy_load_members: false } } });
 const MAX_BACKOFF_MS = 30000;
+// A socket can die without a close event (a laptop's sleep, a dropped Wi-Fi): a ping that is
+// not answered in time closes it, and the backoff takes over.
+const PING_EVERY_MS = 30000;
+const PING_ANSWER_MS = 10000;
 
 export class Sync {
   constructor(api, store, { onStatus, onLoggedOut }) {
@@ -22,11 +26,19 @@ export class Sync {
     this.timer = null;
   }
 
-  start() { this.connect(); }
+  start() {
+    this.onOnline = () => { if (this.failures) { clearTimeout(this.timer); this.connect(); } };
+    this.onOffline = () => this.onStatus(false);
+    window.addEventListener("online", this.onOnline);
+    window.addEventListener("offline", this.onOffline);
+    this.connect();
+  }
 
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("offline", this.onOffline);
     if (this.socket) this.socket.close(1000);
     if (this.abort) this.abort.abort();
   }
@@ -38,7 +50,11 @@ export class Sync {
   }
 
   handle(frame) {
-    this.store.applySync(frame);
+    try {
+      this.store.applySync(frame);
+    } catch (err) {
+      console.error("could not apply a sync response", err); // skipped, not retried forever
+    }
     this.since = frame.next_batch;
     if (this.failures) this.onStatus(true);
     this.failures = 0;
@@ -58,7 +74,14 @@ export class Sync {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(`${scheme}//${location.host}${WS_PATH}?${query}`);
     let acked = false;
+    let pings = 0;
+    let deadline = null;
     this.socket = socket;
+    const heartbeat = setInterval(() => {
+      if (socket.readyState !== WebSocket.OPEN || deadline) return;
+      socket.send(JSON.stringify({ type: "ping", id: `ping${++pings}` }));
+      deadline = setTimeout(() => socket.close(4000, "no answer to ping"), PING_ANSWER_MS);
+    }, PING_EVERY_MS);
     socket.addEventListener("open", () => {
       socket.send(JSON.stringify({ type: "auth", access_token: this.api.session.access_token, id: "auth" }));
     });
@@ -66,10 +89,13 @@ export class Sync {
       let frame;
       try { frame = JSON.parse(msg.data); } catch { return; }
       if (frame.type === "ack" && frame.id === "auth") { acked = true; this.wsWorked = true; }
+      else if (frame.type === "ack" && frame.id === `ping${pings}`) { clearTimeout(deadline); deadline = null; }
       else if (frame.type === "sync") this.handle(frame);
       else if (frame.type === "error" && frame.errcode === "M_UNKNOWN_TOKEN") this.loggedOut();
     });
     socket.addEventListener("close", (event) => {
+      clearInterval(heartbeat);
+      clearTimeout(deadline);
       if (this.socket !== socket || this.stopped) return;
       this.socket = null;
       if (event.code === 4401 && acked) { this.loggedOut(); return; }
