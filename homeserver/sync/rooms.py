@@ -12,6 +12,7 @@ or transaction-ID query is needed."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -132,9 +133,21 @@ class RoomSections:
         for (viewer, _), visible in zip(to_check, await self._visibility.filter_many(to_check), strict=True):
             timelines[viewer.room_id] = visible
         state_events = await self._state_events_many(req, states, timelines)
-        own = [e.event_id for t in timelines.values() for e in t if e.sender == req.user_id]
-        txns = await self._store.transaction_ids(req.user_id, req.device_id, own)
-        bundles = await self._aggregator.bundles(req.user_id, [e for t in timelines.values() for e in t])
+        known = self._known_from_recent(req, latest, until)
+        own = [
+            e.event_id
+            for t in timelines.values()
+            for e in t
+            if e.sender == req.user_id and e.event_id not in known.covered
+        ]
+        txns = known.txns | await self._store.transaction_ids(req.user_id, req.device_id, own)
+        maybe_related = [
+            e
+            for t in timelines.values()
+            for e in t
+            if e.event_id not in known.covered or e.event_id in known.related
+        ]
+        bundles = await self._aggregator.bundles(req.user_id, maybe_related)
         summaries = await self._summaries(room_ids, req.user_id)
         out: dict[RoomID, dict[str, Any]] = {}
         for m in joined:
@@ -156,6 +169,23 @@ class RoomSections:
             out[m.room_id] = section
         return out
 
+    def _known_from_recent(
+        self, req: SyncRequest, latest: dict[RoomID, list[StreamEvent]], until: int
+    ) -> _Known:
+        """What the recent-events log already tells about the timelines of an initial sync:
+        for a room whose log holds its whole timeline, the device's transaction IDs and which
+        events may have relations. Only the other rooms need those two queries."""
+        known = _Known(set(), {}, set())
+        for room_id, rows in latest.items():
+            recent = self._recent.between(room_id, rows[0].stream - 1, until) if rows else None
+            if recent is None:
+                continue
+            ids = [r.event_id for r in recent]
+            known.covered.update(ids)
+            known.related.update(self._recent.related(room_id, ids))
+            known.txns.update(_own_txns(recent, req))
+        return known
+
     async def _from_recent(
         self, req: SyncRequest, room_id: RoomID, recent: Sequence[RecentEvent], ignored: frozenset[UserID]
     ) -> dict[str, Any]:
@@ -168,14 +198,7 @@ class RoomSections:
             and event_filter.matches(e)
             and (e.sender not in ignored or e.is_state)
         ]
-        txns = {
-            r.event_id: r.txn.txn_id
-            for r in recent
-            if r.txn is not None
-            and r.txn.txn_id is not None
-            and r.txn.user_id == req.user_id
-            and r.txn.device_id == req.device_id
-        }
+        txns = _own_txns(recent, req)
         related = set(self._recent.related(room_id, [e.event_id for e in timeline]))
         bundles = await self._aggregator.bundles(req.user_id, [e for e in timeline if e.event_id in related])
         section = _section([], [], {}, {}, limited=False, shape=None)
@@ -364,6 +387,25 @@ class EncodedEvents:
             self._cache.put(event.event_id, hit)
         age = max(0, now - event.origin_server_ts)
         return orjson.Fragment(b'%b,"unsigned":{"age":%d}}' % (hit[1], age))
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    covered: set[EventID]  # events the recent log holds
+    txns: dict[EventID, str]  # the device's transaction IDs among them
+    related: set[EventID]  # those of them that may have relations
+
+
+def _own_txns(recent: Sequence[RecentEvent], req: SyncRequest) -> dict[EventID, str]:
+    """The transaction IDs of the requesting device's own events among `recent`."""
+    return {
+        r.event_id: r.txn.txn_id
+        for r in recent
+        if r.txn is not None
+        and r.txn.txn_id is not None
+        and r.txn.user_id == req.user_id
+        and r.txn.device_id == req.device_id
+    }
 
 
 def timeline_limit(timeline_filter: RoomEventFilter) -> int:

@@ -60,3 +60,39 @@ async def test_initial_sync_query_count_does_not_grow_with_rooms(hs: HomeserverU
         room = (await alice.post("/createRoom", {"preset": "private_chat"}))["room_id"]
         await alice.put(f"/rooms/{room}/send/m.room.message/{n}", {"msgtype": "m.text", "body": "x"})
     assert await initial_sync_statements() == with_two
+
+
+async def test_initial_sync_of_live_rooms_reads_txn_ids_and_relations_from_memory(
+    hs: HomeserverUnderTest,
+) -> None:
+    """Rooms whose whole timeline is in the recent-events log need no transaction-ID or
+    relations query; what those queries would give is still there."""
+    alice = await hs.register("alice")
+    rooms = []
+    for n in range(3):
+        room = (await alice.post("/createRoom", {"preset": "private_chat"}))["room_id"]
+        rooms.append(room)
+        for i in range(12):  # more than the timeline limit, fewer than the log holds
+            await alice.put(f"/rooms/{room}/send/m.room.message/{n}-{i}", {"msgtype": "m.text", "body": "x"})
+    target = (
+        await alice.put(f"/rooms/{rooms[0]}/send/m.room.message/t", {"msgtype": "m.text", "body": "t"})
+    )["event_id"]
+    sync_filter = {"filter": '{"room":{"timeline":{"limit":5}}}'}
+    with statements(hs) as seen:
+        body = await alice.get("/sync", params=sync_filter)
+    assert not [s for s in seen if "event_txn_ids" in s or "event_relations" in s or "event_threads" in s]
+    other = body["rooms"]["join"][rooms[1]]["timeline"]["events"]
+    assert [e["unsigned"]["transaction_id"] for e in other] == [f"1-{i}" for i in range(7, 12)]
+    edit = {
+        "msgtype": "m.text",
+        "body": "* t2",
+        "m.new_content": {"msgtype": "m.text", "body": "t2"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": target},
+    }
+    edit_id = (await alice.put(f"/rooms/{rooms[0]}/send/m.room.message/e", edit))["event_id"]
+    with statements(hs) as seen:
+        body = await alice.get("/sync", params=sync_filter)
+    assert not [s for s in seen if "event_txn_ids" in s]
+    by_id = {e["event_id"]: e for e in body["rooms"]["join"][rooms[0]]["timeline"]["events"]}
+    assert by_id[target]["unsigned"]["transaction_id"] == "t"
+    assert by_id[target]["unsigned"]["m.relations"]["m.replace"]["event_id"] == edit_id
