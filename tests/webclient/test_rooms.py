@@ -101,6 +101,9 @@ async def test_unread_badge_title_and_mention_notification(person: MakePerson) -
     await expect(badge).to_have_attribute("aria-label", "2 unread, 1 mentioning you")
     await expect(badge).to_have_class("badge highlight")
     await expect(bob.page).to_have_title(f"(2) {await bob.page.evaluate('document.body.dataset.title')}")
+    await expect(bob.page.locator(".room-list .room", has_text="Busy").locator(".room-preview")).to_have_text(
+        "Alice: two, Bob"
+    )
     # "Busy" moved above "Quiet": sorted by activity.
     await expect(bob.page.locator(".room-list .room").first).to_contain_text("Busy")
     await bob.page.wait_for_function("() => window.__notifications.some(n => n.body === 'two, Bob')")

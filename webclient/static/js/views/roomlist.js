@@ -30,7 +30,16 @@ function inviteItem(app, room) {
       h("button", { type: "button", onclick: decline, "aria-label": `Decline invite to ${name}` }, "Decline")));
 }
 
-function roomItem(app, room, { name, count, highlight, current, direct, avatarUrl, presence }) {
+// "Alice: the last message", as plain text.
+function preview(room, me) {
+  const ev = [...room.timeline].reverse().find((e) => e.type === "m.room.message" && !e.pending);
+  if (!ev) return "";
+  const content = room.shownContent(ev);
+  const body = room.isRedacted(ev) ? "Message deleted" : String(content.body || "").split("\n")[0].slice(0, 80);
+  return `${ev.sender === me ? "You" : room.memberName(ev.sender)}: ${body}`;
+}
+
+function roomItem(app, room, { name, count, highlight, current, direct, avatarUrl, presence, last }) {
   let badge = null;
   if (count) {
     const label = `${count} unread${highlight ? `, ${highlight} mentioning you` : ""}`;
@@ -40,7 +49,9 @@ function roomItem(app, room, { name, count, highlight, current, direct, avatarUr
     h("button", {
       type: "button", class: current ? "room current" : "room", "aria-current": current ? "true" : null,
       dataset: { roomId: room.id }, onclick: () => app.openRoom(room.id),
-    }, avatar(app, avatarUrl, name), h("span", { class: "room-name" }, direct ? `@ ${name}` : name),
+    }, avatar(app, avatarUrl, name),
+    h("span", { class: "room-text" }, h("span", { class: "room-name" }, direct ? `@ ${name}` : name),
+      last ? h("span", { class: "room-preview" }, last) : null),
     presence ? h("span", { class: `presence ${presence}`, role: "img", "aria-label": presence, title: presence }) : null,
     badge));
 }
@@ -84,7 +95,7 @@ export class RoomList {
       const other = direct ? room.members().find((u) => u !== me) : null;
       const avatarUrl = room.stateContent("m.room.avatar").url || (other ? room.stateContent("m.room.member", other).avatar_url : null);
       const presence = other ? app.store.presence.get(other) || "offline" : null;
-      const shown = { name: room.name(me), ...app.store.unread(room), current: room.id === app.currentRoomId, direct, avatarUrl, presence };
+      const shown = { name: room.name(me), ...app.store.unread(room), current: room.id === app.currentRoomId, direct, avatarUrl, presence, last: preview(room, me) };
       return this.nodes.get(`r:${room.id}`, JSON.stringify(shown), () => roomItem(app, room, shown));
     }));
     this.nodes.sweep();
