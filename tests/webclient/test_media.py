@@ -3,13 +3,14 @@ a blob), audio gets a player, any other file a download link that can never open
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import wave
 
 import pytest
 from PIL import Image
-from playwright.async_api import FilePayload, expect
+from playwright.async_api import FilePayload, Route, expect
 
 from tests.webclient.conftest import MakePerson
 
@@ -38,6 +39,13 @@ async def test_share_image_audio_and_file(person: MakePerson) -> None:
     await bob.client.post(f"/join/{room}")
     await alice.open_room("Photos")
     await bob.open_room("Photos")
+    release = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await release.wait()
+        await route.continue_()
+
+    await alice.page.route(re.compile(r".*/_matrix/media/v3/upload.*"), hold)
     await alice.page.set_input_files(
         "#composer-file",
         files=[
@@ -46,6 +54,9 @@ async def test_share_image_audio_and_file(person: MakePerson) -> None:
             FilePayload(name="page.html", mimeType="text/html", buffer=b"<script>window.__xss=1</script>"),
         ],
     )
+    # The first upload waits on the way: its progress bar shows meanwhile.
+    await expect(alice.page.get_by_label("Uploading sky.png")).to_be_visible()
+    release.set()
     image = bob.page.locator(".message .media img[alt='sky.png']")
     await expect(image).to_have_attribute("src", re.compile(r"^blob:"))
     await bob.page.wait_for_function("() => document.querySelector('.media img').naturalWidth > 0")

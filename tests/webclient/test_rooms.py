@@ -147,3 +147,16 @@ async def test_member_roles_settings_and_profile(person: MakePerson) -> None:
         msgs = await alice.client.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "5"})
         print("MSGS", msgs["chunk"][:3])
         raise
+
+
+async def test_leave_a_room(person: MakePerson) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "Goodbyes", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room("Goodbyes")
+    await bob.open_room("Goodbyes")
+    await bob.page.get_by_role("button", name="Leave").click()
+    await expect(bob.page.locator(".room-list .room", has_text="Goodbyes")).to_have_count(0)
+    await expect(bob.page.locator(".empty-pane")).to_be_visible()
+    await expect(alice.page.locator(".state-event", has_text="Bob left")).to_be_visible()
+    assert bob.dialogs == ["Leave Goodbyes?"]
