@@ -31,6 +31,15 @@ MARKDOWN = [
     ("> quoted\nafter", "<blockquote>quoted</blockquote>after"),
     ("- one\n- two", "<ul><li>one</li><li>two</li></ul>"),
     ("snake_case_name", None),
+    (
+        "see https://e.org/a_b_c?x=1&y=2.",
+        'see <a href="https://e.org/a_b_c?x=1&amp;y=2">https://e.org/a_b_c?x=1&amp;y=2</a>.',
+    ),
+    (
+        "[**bold** label](https://e.org/**x**)",
+        '<a href="https://e.org/**x**"><strong>bold</strong> label</a>',
+    ),
+    ("`a`\u0000`b`\u00001\u0000", "<code>a</code><code>b</code>1"),
 ]
 
 SANITISE = [

@@ -131,7 +131,8 @@ async def test_read_receipts(person: MakePerson) -> None:
     await alice.say("did you read this?")
     await expect(message(bob, "did you read this?")).to_be_visible()
     # Bob has the room open, so his client marks it read and Alice sees so.
-    await expect(message(alice, "did you read this?").locator(".receipts")).to_have_text("Seen by Bob")
+    receipts = alice.page.locator('.message:has-text("did you read this?") + li.receipts')
+    await expect(receipts).to_have_text("Seen by Bob")
 
 
 async def test_back_scroll_loads_older_messages(person: MakePerson) -> None:

@@ -14,23 +14,31 @@ function unescapeHtml(text) {
     .replace(/&amp;/g, "&");
 }
 
+// Code spans, link targets and bare URLs are set aside first, so that emphasis never reaches
+// inside them; each comes back as a placeholder's value at the end.
 function inline(text) {
-  const codes = [];
-  let out = escapeHtml(text).replace(/`([^`\n]+)`/g, (_, code) => {
-    codes.push(`<code>${code}</code>`);
-    return `\u0000${codes.length - 1}\u0000`;
-  });
-  out = out
+  const kept = [];
+  const keep = (html) => { kept.push(html); return `\u0000${kept.length - 1}\u0000`; };
+  const anchor = (url) => {
+    const href = safeHref(unescapeHtml(url));
+    return href ? `<a href="${escapeHtml(href)}">` : null;
+  };
+  const out = escapeHtml(text.replace(/\u0000/g, ""))
+    .replace(/`([^`\n]+)`/g, (_, code) => keep(`<code>${code}</code>`))
     .replace(/\[([^\]\n]+)\]\(([^)\s]+)\)/g, (whole, label, url) => {
-      const href = safeHref(unescapeHtml(url));
-      return href ? `<a href="${escapeHtml(href)}">${label}</a>` : whole;
+      const open = anchor(url);
+      return open ? `${keep(open)}${label}${keep("</a>")}` : whole;
+    })
+    .replace(/\bhttps?:\/\/[^\s<>"\u0000]+[^\s<>".,;:!?)\]\u0000]/g, (url) => {
+      const open = anchor(url);
+      return open ? keep(`${open}${url}</a>`) : url;
     })
     .replace(/\*\*([^*\n]+)\*\*/g, "<strong>$1</strong>")
     .replace(/__([^_\n]+)__/g, "<strong>$1</strong>")
     .replace(/(^|[^\w*])\*([^*\n]+)\*(?!\w)/g, "$1<em>$2</em>")
     .replace(/(^|[^\w_])_([^_\n]+)_(?!\w)/g, "$1<em>$2</em>")
     .replace(/~~([^~\n]+)~~/g, "<del>$1</del>");
-  return out.replace(/\u0000(\d+)\u0000/g, (_, i) => codes[Number(i)]);
+  return out.replace(/\u0000(\d+)\u0000/g, (_, i) => kept[Number(i)]);
 }
 
 function blocks(lines) {

@@ -62,13 +62,20 @@ export class Timeline {
       const seen = readers.get(ev.event_id) || [];
       const isMessage = ev.type === "m.room.message" || (room.isRedacted(ev) && typeof ev.state_key !== "string");
       const grouped = isMessage && prev && prev.sender === ev.sender && ev.origin_server_ts - prev.origin_server_ts < GROUP_MS;
-      const signature = isMessage ? this.signature(ev, grouped, seen) : JSON.stringify([stateText(room, ev), seen]);
-      const node = this.nodes.get(ev.event_id, signature, () => this.build(ev, isMessage, grouped, seen));
+      const signature = isMessage ? this.signature(ev, grouped) : stateText(room, ev);
+      const node = this.nodes.get(ev.event_id, signature, () => (isMessage ? this.messageItem(ev, grouped) : this.stateItem(ev)));
       if (node) nodes.push(node);
+      // Receipts are a row of their own, so that they come and go without rebuilding the item.
+      if (node && seen.length) {
+        const text = `Seen by ${seen.join(", ")}`;
+        nodes.push(this.nodes.get(`seen:${ev.event_id}`, text, () => h("li", { class: "receipts" }, text)));
+      }
       prev = isMessage ? ev : null;
     }
+    const focus = this.focusedControl();
     this.nodes.sweep();
     patch(this.list, nodes);
+    this.restoreFocus(focus);
     if (fromBottom < 40) scroller.scrollTop = scroller.scrollHeight;
     else scroller.scrollTop = scroller.scrollHeight - scroller.clientHeight - fromBottom;
     // Not enough history to scroll yet: fetch more.
@@ -76,7 +83,7 @@ export class Timeline {
   }
 
   // Everything a message item shows that can change after it was first drawn.
-  signature(ev, grouped, seen) {
+  signature(ev, grouped) {
     const room = this.room;
     const me = this.app.store.myId;
     const reactions = [...(room.reactions.get(ev.event_id) || new Map())].map(([key, senders]) => [key, [...senders.keys()]]);
@@ -84,13 +91,21 @@ export class Timeline {
     const target = typeof replyTo === "string" ? room.byId.get(replyTo) : null;
     const quote = target ? [target.event_id, room.isRedacted(target), (room.edits.get(target.event_id) || {}).event_id] : null;
     return JSON.stringify([grouped, room.isRedacted(ev), (room.edits.get(ev.event_id) || {}).event_id, reactions,
-      seen, room.memberName(ev.sender), room.stateContent("m.room.member", ev.sender).avatar_url, quote, room.powerLevel(me), room.threadCount(ev.event_id)]);
+      room.memberName(ev.sender), room.stateContent("m.room.member", ev.sender).avatar_url, quote, room.powerLevel(me), room.threadCount(ev.event_id)]);
   }
 
-  build(ev, isMessage, grouped, seen) {
-    const item = isMessage ? this.messageItem(ev, grouped) : this.stateItem(ev);
-    if (item && seen.length) item.append(h("p", { class: "receipts" }, `Seen by ${seen.join(", ")}`));
-    return item;
+  // Which message (and which of its buttons) has the focus, to find it again after a rebuild.
+  focusedControl() {
+    const active = document.activeElement;
+    const item = active && this.list.contains(active) ? active.closest("[data-event-id]") : null;
+    return item ? { active, eventId: item.dataset.eventId, label: active === item ? null : active.getAttribute("aria-label") } : null;
+  }
+
+  restoreFocus(focus) {
+    if (!focus || this.list.contains(focus.active)) return;
+    const item = this.list.querySelector(`[data-event-id="${CSS.escape(focus.eventId)}"]`);
+    const target = item && focus.label ? item.querySelector(`[aria-label="${CSS.escape(focus.label)}"]`) : item;
+    if (target) target.focus({ preventScroll: true });
   }
 
   readersByEvent() {
