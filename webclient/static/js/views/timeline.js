@@ -112,7 +112,8 @@ export class Timeline {
     const me = this.app.store.myId;
     const out = new Map();
     for (const [userId, eventId] of this.room.receipts) {
-      if (userId === me) continue;
+      // My own receipts, and a sender's on their own message, say nothing.
+      if (userId === me || (this.room.byId.get(eventId) || {}).sender === userId) continue;
       const names = out.get(eventId) || [];
       names.push(this.room.memberName(userId));
       out.set(eventId, names);
