@@ -22,6 +22,9 @@ class Event:
     pdu: dict[str, Any] = field(compare=False)
     # Set when the event failed the auth rules (kept for the DAG, never served as state).
     rejected_reason: str | None = field(default=None, compare=False)
+    # For a state event of this server's room state: the event it replaced in the room's
+    # state (same type and state key), whose content clients get as `prev_content`.
+    replaces_state: EventID | None = field(default=None, compare=False)
 
     @property
     def type(self) -> str:

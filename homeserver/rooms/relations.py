@@ -90,8 +90,32 @@ class Aggregator:
         self._ignored = ignored
 
     async def bundles(self, user_id: UserID, events: Sequence[Event]) -> dict[EventID, Bundle]:
-        """`{"m.relations": ...}` for each of these events that has aggregated children, by
-        event ID; events without any are left out."""
+        """What the server adds to each event's `unsigned`, by event ID; events with nothing
+        added are left out: `m.relations` for an event with aggregated children, and for a
+        state event that replaced another, `replaces_state`, `prev_content` and `prev_sender`
+        (clients tell a display-name change from a join by them)."""
+        out = await self._relation_bundles(user_id, events)
+        for event_id, previous in (await self._previous_state(events)).items():
+            out[event_id] = {**out.get(event_id, {}), **previous}
+        return out
+
+    async def _previous_state(self, events: Sequence[Event]) -> dict[EventID, Bundle]:
+        """Read at serving time, not stored with the event: a redacted previous event gives
+        its redacted content (Synapse does the same)."""
+        replaced = {
+            e.event_id: e.replaces_state for e in events if e.replaces_state is not None and e.is_state
+        }
+        if not replaced:
+            return {}
+        found = await self._events.get_events(set(replaced.values()))
+        return {
+            event_id: {"replaces_state": prev_id, "prev_content": prev.content, "prev_sender": prev.sender}
+            for event_id, prev_id in replaced.items()
+            if (prev := found.get(prev_id)) is not None
+        }
+
+    async def _relation_bundles(self, user_id: UserID, events: Sequence[Event]) -> dict[EventID, Bundle]:
+        """`{"m.relations": ...}` for each of these events that has aggregated children."""
         parents = {e.event_id: e for e in events if _may_have_bundle(e)}
         if not parents:
             return {}

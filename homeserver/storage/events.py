@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -104,7 +104,7 @@ class EventStore:
                 raise RepeatedTxns(done) from None
             raise
         for item in items:
-            self._remember(item.event)
+            self._remember(replace(item.event, replaces_state=item.replaces_state))
             if item.prune is not None:
                 self._forget(item.prune[0])
 
@@ -123,7 +123,13 @@ class EventStore:
         changes = self._changes
         for i in range(0, len(missing), BATCH):
             rows = await self._db.fetch_all(
-                select(events.c.event_id, events.c.json, events.c.rejected_reason, rooms.c.room_version)
+                select(
+                    events.c.event_id,
+                    events.c.json,
+                    events.c.rejected_reason,
+                    events.c.replaces_state,
+                    rooms.c.room_version,
+                )
                 .join(rooms, rooms.c.room_id == events.c.room_id)
                 .where(events.c.event_id.in_(missing[i : i + BATCH]))
             )
@@ -133,6 +139,7 @@ class EventStore:
                     KNOWN_ROOM_VERSIONS[row.room_version],
                     orjson.loads(row.json),
                     rejected_reason=row.rejected_reason,
+                    replaces_state=row.replaces_state,
                 )
                 found[event.event_id] = event
                 if changes == self._changes:

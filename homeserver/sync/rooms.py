@@ -141,11 +141,11 @@ class RoomSections:
             if e.sender == req.user_id and e.event_id not in known.covered
         ]
         txns = known.txns | await self._store.transaction_ids(req.user_id, req.device_id, own)
-        maybe_related = [
+        maybe_related = [  # state events too: their prev_content comes with the bundles
             e
             for t in timelines.values()
             for e in t
-            if e.event_id not in known.covered or e.event_id in known.related
+            if e.event_id not in known.covered or e.event_id in known.related or e.replaces_state is not None
         ]
         bundles = await self._aggregator.bundles(req.user_id, maybe_related)
         summaries = await self._summaries(room_ids, req.user_id)
@@ -200,7 +200,9 @@ class RoomSections:
         ]
         txns = _own_txns(recent, req)
         related = set(self._recent.related(room_id, [e.event_id for e in timeline]))
-        bundles = await self._aggregator.bundles(req.user_id, [e for e in timeline if e.event_id in related])
+        bundles = await self._aggregator.bundles(
+            req.user_id, [e for e in timeline if e.event_id in related or e.replaces_state is not None]
+        )
         section = _section([], [], {}, {}, limited=False, shape=None)
         now, shape = now_ms(), event_shape(req.filter)
         section["timeline"]["events"] = [
