@@ -11,6 +11,11 @@ from homeserver.errors import BadJson, InvalidParam, MissingParam, NotJson, TooL
 
 T = TypeVar("T")
 
+# Deepest nesting of objects and arrays taken from a client. orjson cannot encode past 255
+# levels, and stored values are wrapped a dozen levels deeper in /sync: a value accepted at
+# 250 levels would make every later response that carries it fail.
+MAX_JSON_DEPTH = 100
+
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object: M_TOO_LARGE past the size limit, M_NOT_JSON if it does not
@@ -30,7 +35,25 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise NotJson("Content not JSON") from None
     if not isinstance(body, dict):
         raise BadJson("Content must be a JSON object")
+    check_depth(body, raw)
     return body
+
+
+def check_depth(value: object, raw: bytes | str) -> None:
+    """M_BAD_JSON if `value` (parsed from `raw`) nests objects and arrays more than
+    MAX_JSON_DEPTH levels deep."""
+    text = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH:
+        return  # too few brackets to nest that deep (brackets in strings only overcount)
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise BadJson(f"JSON is nested more than {MAX_JSON_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in children)
 
 
 def field(body: dict[str, Any], key: str, kind: type[T], *, required: bool = False) -> T | None:

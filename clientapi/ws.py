@@ -22,10 +22,10 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from clientapi.middleware import authenticate, bearer_token, maybe_requester, optional_auth
+from clientapi.responses import dumps
 from clientapi.routes.sync import SyncQuery, load_filter, parse_sync_query
 from clientapi.ws_requests import (
     AUTH,
@@ -400,7 +400,7 @@ class Connection:
             self._pusher_closes = True
             await self._close(CLOSE_UNAUTHORIZED, token_error)
             raise _SocketGone
-        if not await self._write(orjson.dumps({"type": "sync", **body})):
+        if not await self._write(dumps({"type": "sync", **body})):
             raise _SocketGone
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from clientapi.request import field, required
+from clientapi.request import check_depth, field, required
 from clientapi.routes.common import MAX_EVENT_TYPE, MAX_TXN_ID, room_id_value, short_value
 from clientapi.routes.rooms import send_message_event
 from homeserver.appkeys import RECEIPTS, TYPING
@@ -79,6 +79,10 @@ def parse_request(data: bytes | str, max_bytes: int) -> ClientRequest:
         )
     if not isinstance(kind, str) or (kind not in HANDLERS and kind != AUTH):
         raise BadFrame(request_id, Unrecognized("Unknown frame type"))
+    try:
+        check_depth(frame, data)
+    except BadJson as exc:
+        raise BadFrame(request_id, exc) from None
     return ClientRequest(request_id, kind, frame)
 
 

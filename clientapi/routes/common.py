@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from clientapi.request import check_depth
 from homeserver.errors import BadJson, InvalidParam, MissingParam
 from homeserver.filters import RoomEventFilter
 from homeserver.ids import EventID, RoomID, UserID, is_valid_room_id, is_valid_user_id
@@ -69,6 +70,7 @@ def room_event_filter_param(request: web.Request, name: str = "filter") -> RoomE
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadJson(f"{name} is not valid JSON") from None
+    check_depth(data, raw)
     return RoomEventFilter.from_json(data)
 
 

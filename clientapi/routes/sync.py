@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from clientapi.middleware import requester
-from clientapi.request import read_json
+from clientapi.request import check_depth, read_json
 from clientapi.responses import json_response
 from homeserver.appkeys import FILTERS, SYNC
 from homeserver.errors import BadJson, Forbidden, InvalidParam, NotFound
@@ -96,6 +96,7 @@ def _parse_filter(raw: str | bytes) -> SyncFilter:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadJson("Filter is not valid JSON") from None
+    check_depth(data, raw)
     return SyncFilter.from_json(data)
 
 
