@@ -4,20 +4,14 @@ and invites bob, bob joins, they exchange messages and each reads the other's th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
-import pytest
 from nio import (
     AsyncClient,
-    AsyncClientConfig,
     JoinedMembersResponse,
     JoinedRoomsResponse,
     JoinResponse,
     MessageDirection,
     RedactedEvent,
     RedactionEvent,
-    RegisterResponse,
     RoomCreateResponse,
     RoomGetStateEventResponse,
     RoomInviteResponse,
@@ -29,26 +23,8 @@ from nio import (
     RoomSendResponse,
 )
 
-from tests.helpers import DEFAULT_PASSWORD, HomeserverUnderTest
-
-
-@pytest.fixture
-async def nio_clients(hs: HomeserverUnderTest) -> AsyncIterator[list[AsyncClient]]:
-    made: list[AsyncClient] = []
-    yield made
-    for client in made:
-        await client.close()
-
-
-async def registered(hs: HomeserverUnderTest, made: list[AsyncClient], name: str) -> AsyncClient:
-    # max_limit_exceeded=0 and max_timeouts=0: fail at once instead of nio's retry loops.
-    config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, store_sync_tokens=False)
-    client = AsyncClient(hs.base_url, name, config=config)
-    client.client_session = aiohttp.ClientSession()
-    made.append(client)
-    response = await client.register(name, DEFAULT_PASSWORD, device_name=f"{name}'s nio")
-    assert isinstance(response, RegisterResponse), response
-    return client
+from tests.helpers import HomeserverUnderTest
+from tests.interop.nio_helpers import registered
 
 
 async def texts(client: AsyncClient, room_id: str, limit: int = 20) -> list[tuple[str, str]]:

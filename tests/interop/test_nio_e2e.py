@@ -8,18 +8,12 @@ signatures are dropped, so a query answer that broke the signed JSON would fail 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
-import pytest
 from nio import (
     AsyncClient,
-    AsyncClientConfig,
     JoinResponse,
     KeysClaimResponse,
     KeysUploadResponse,
     MegolmEvent,
-    RegisterResponse,
     RoomCreateResponse,
     RoomMessageText,
     RoomSendResponse,
@@ -27,34 +21,16 @@ from nio import (
 )
 from nio.store import SqliteMemoryStore
 
-from tests.helpers import DEFAULT_PASSWORD, HomeserverUnderTest
+from tests.helpers import HomeserverUnderTest
+from tests.interop.nio_helpers import registered as nio_registered
 
 ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
 MAX_SYNCS = 6  # each a long poll that returns as soon as something arrives
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[AsyncClient]]:
-    made: list[AsyncClient] = []
-    yield made
-    for client in made:
-        await client.close()
-
-
 async def registered(hs: HomeserverUnderTest, made: list[AsyncClient], name: str) -> AsyncClient:
-    config = AsyncClientConfig(
-        max_limit_exceeded=0,
-        max_timeouts=0,
-        store_sync_tokens=False,
-        encryption_enabled=True,
-        store=SqliteMemoryStore,
-    )
-    client = AsyncClient(hs.base_url, name, config=config)
-    client.client_session = aiohttp.ClientSession()
-    made.append(client)
-    assert isinstance(
-        await client.register(name, DEFAULT_PASSWORD, device_name=f"{name}'s nio"), RegisterResponse
-    )
+    """A user with encryption on and their device keys uploaded."""
+    client = await nio_registered(hs, made, name, encryption_enabled=True, store=SqliteMemoryStore)
     assert client.olm is not None, "nio's encryption did not start (is vodozemac installed?)"
     uploaded = await client.keys_upload()
     assert isinstance(uploaded, KeysUploadResponse), uploaded
@@ -82,9 +58,9 @@ async def decrypted_texts(client: AsyncClient, room_id: str, sender: str) -> lis
     raise AssertionError(f"no message of {sender} reached {client.user_id}")
 
 
-async def test_bob_decrypts_alices_message(hs: HomeserverUnderTest, clients: list[AsyncClient]) -> None:
-    alice = await registered(hs, clients, "alice")
-    bob = await registered(hs, clients, "bob")
+async def test_bob_decrypts_alices_message(hs: HomeserverUnderTest, nio_clients: list[AsyncClient]) -> None:
+    alice = await registered(hs, nio_clients, "alice")
+    bob = await registered(hs, nio_clients, "bob")
     await synced(alice)
     await synced(bob)
 
@@ -120,13 +96,13 @@ async def test_bob_decrypts_alices_message(hs: HomeserverUnderTest, clients: lis
 
 
 async def test_claiming_uses_one_time_keys_then_the_fallback_key(
-    hs: HomeserverUnderTest, clients: list[AsyncClient]
+    hs: HomeserverUnderTest, nio_clients: list[AsyncClient]
 ) -> None:
     """nio's own uploads (real signed keys) claimed through nio: each claim takes another
     one-time key until none is left (nio uploads no fallback key; the fallback key is tested
     in tests/clientapi/test_e2e_keys.py)."""
-    alice = await registered(hs, clients, "alice")
-    bob = await registered(hs, clients, "bob")
+    alice = await registered(hs, nio_clients, "alice")
+    bob = await registered(hs, nio_clients, "bob")
     assert alice.olm is not None
     count = alice.olm.uploaded_key_count or 0
     target = {alice.user_id: [alice.device_id]}

@@ -5,18 +5,13 @@ uses the authenticated /_matrix/client/v1/media endpoints)."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
-import aiohttp
-import pytest
 from nio import (
     AsyncClient,
-    AsyncClientConfig,
     DownloadError,
     JoinResponse,
     MemoryDownloadResponse,
     MessageDirection,
-    RegisterResponse,
     RoomCreateResponse,
     RoomMessageImage,
     RoomMessagesResponse,
@@ -28,25 +23,8 @@ from nio.crypto.attachments import decrypt_attachment
 from PIL import Image
 
 from tests.clientapi.media_helpers import image_bytes
-from tests.helpers import DEFAULT_PASSWORD, HomeserverUnderTest
-
-
-@pytest.fixture
-async def nio_clients() -> AsyncIterator[list[AsyncClient]]:
-    made: list[AsyncClient] = []
-    yield made
-    for client in made:
-        await client.close()
-
-
-async def registered(hs: HomeserverUnderTest, made: list[AsyncClient], name: str) -> AsyncClient:
-    config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, store_sync_tokens=False)
-    client = AsyncClient(hs.base_url, name, config=config)
-    client.client_session = aiohttp.ClientSession()
-    made.append(client)
-    response = await client.register(name, DEFAULT_PASSWORD, device_name=f"{name}'s nio")
-    assert isinstance(response, RegisterResponse), response
-    return client
+from tests.helpers import HomeserverUnderTest
+from tests.interop.nio_helpers import registered
 
 
 async def shared_room(alice: AsyncClient, bob: AsyncClient) -> str:

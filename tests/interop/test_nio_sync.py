@@ -4,39 +4,17 @@ response; a malformed one would come back as a SyncError)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import aiohttp
-import pytest
 from nio import (
     AsyncClient,
-    AsyncClientConfig,
     JoinResponse,
-    RegisterResponse,
     RoomCreateResponse,
     RoomMessageText,
     RoomSendResponse,
     SyncResponse,
 )
 
-from tests.helpers import DEFAULT_PASSWORD, HomeserverUnderTest
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[AsyncClient]]:
-    made: list[AsyncClient] = []
-    yield made
-    for client in made:
-        await client.close()
-
-
-async def registered(hs: HomeserverUnderTest, made: list[AsyncClient], name: str) -> AsyncClient:
-    config = AsyncClientConfig(max_limit_exceeded=0, max_timeouts=0, store_sync_tokens=False)
-    client = AsyncClient(hs.base_url, name, config=config)
-    client.client_session = aiohttp.ClientSession()
-    made.append(client)
-    assert isinstance(await client.register(name, DEFAULT_PASSWORD), RegisterResponse)
-    return client
+from tests.helpers import HomeserverUnderTest
+from tests.interop.nio_helpers import registered
 
 
 async def synced(client: AsyncClient, timeout_ms: int = 0) -> SyncResponse:
@@ -46,10 +24,10 @@ async def synced(client: AsyncClient, timeout_ms: int = 0) -> SyncResponse:
 
 
 async def test_nio_sync_loop_sees_invite_and_messages(
-    hs: HomeserverUnderTest, clients: list[AsyncClient]
+    hs: HomeserverUnderTest, nio_clients: list[AsyncClient]
 ) -> None:
-    alice = await registered(hs, clients, "alice")
-    bob = await registered(hs, clients, "bob")
+    alice = await registered(hs, nio_clients, "alice")
+    bob = await registered(hs, nio_clients, "bob")
     await synced(alice)
     await synced(bob)
 
