@@ -25,6 +25,22 @@ async def test_list_and_get_devices(hs: HomeserverUnderTest) -> None:
     assert isinstance(mine["last_seen_ts"], int) and mine["last_seen_ip"] == "127.0.0.1"
 
 
+async def test_unset_device_fields_are_null_not_absent(hs: HomeserverUnderTest) -> None:
+    # The spec's Device leaves unset fields out, but matrix-nio's response schema requires all
+    # four keys (nullable), and Synapse sends null: keep them.
+    alice = await hs.register("alice")
+    unused = await hs.login("alice")  # never makes a request, so never seen
+    expected = {
+        "device_id": unused.device_id,
+        "display_name": None,
+        "last_seen_ts": None,
+        "last_seen_ip": None,
+    }
+    listed = {d["device_id"]: d for d in (await alice.get("/devices"))["devices"]}
+    assert listed[unused.device_id] == expected
+    assert await alice.get(f"/devices/{unused.device_id}") == expected
+
+
 async def test_devices_of_others_are_not_found(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     bob = await hs.register("bob")
