@@ -1,5 +1,6 @@
 """Sharing files in the web client: an image shows inline (fetched with the access token, as
-a blob), audio gets a player, any other file a download link that can never open as a page."""
+a blob), audio and video get players that play, any other file a download link that can never
+open as a page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import wave
 
 import pytest
 from PIL import Image
-from playwright.async_api import FilePayload, Route, expect
+from playwright.async_api import FilePayload, Locator, Route, expect
 
 from tests.webclient.conftest import MakePerson
 
@@ -65,7 +66,9 @@ async def test_share_image_audio_and_file(person: MakePerson) -> None:
 
     audio = bob.page.locator(".message .media audio")
     await expect(audio).to_have_attribute("src", re.compile(r"^blob:"))
+    await expect(audio).to_have_attribute("aria-label", "beep.wav")
     await bob.page.wait_for_function("() => document.querySelector('.media audio').duration > 0.9")
+    await plays(audio)
 
     link = bob.page.locator(".message a.file", has_text="page.html")
     await expect(link).to_have_attribute("href", re.compile(r"^blob:"))
@@ -83,6 +86,63 @@ async def test_share_image_audio_and_file(person: MakePerson) -> None:
     info = next(e["content"]["info"] for e in sent if e["content"].get("body") == "sky.png")
     assert info == {"mimetype": "image/png", "size": len(png(320, 200)), "w": 320, "h": 200}
     assert await bob.page.evaluate("window.__xss === undefined")
+
+
+async def plays(player: Locator) -> None:
+    """The player has controls and, started (muted, as autoplay rules allow), moves on."""
+    await expect(player).to_have_attribute("controls", "")
+    await player.evaluate("p => { p.muted = true; return p.play(); }")
+    await player.page.wait_for_function(
+        "p => p.currentTime > 0 && !p.paused", arg=await player.element_handle()
+    )
+
+
+# A short VP8 clip, recorded by the browser itself (no encoder needed on the machine).
+RECORD_WEBM = """async () => {
+  const canvas = Object.assign(document.createElement("canvas"), { width: 64, height: 48 });
+  document.body.append(canvas);
+  const ctx = canvas.getContext("2d");
+  const recorder = new MediaRecorder(canvas.captureStream(25), { mimeType: "video/webm;codecs=vp8" });
+  const chunks = [];
+  recorder.ondataavailable = (e) => chunks.push(e.data);
+  const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+  recorder.start();
+  for (let i = 0; i < 30; i++) {
+    ctx.fillStyle = i % 2 ? "#2a6f97" : "#f4a261";
+    ctx.fillRect(0, 0, 64, 48);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+  }
+  recorder.stop();
+  await stopped;
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  return Array.from(bytes);
+}"""
+
+
+async def test_share_video_plays_inline(person: MakePerson) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "Movies", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room("Movies")
+    await bob.open_room("Movies")
+    scratch = await alice.context.new_page()
+    clip = bytes(await scratch.evaluate(RECORD_WEBM))
+    await scratch.close()
+    await alice.page.set_input_files(
+        "#composer-file", files=[FilePayload(name="clip.webm", mimeType="video/webm", buffer=clip)]
+    )
+    video = bob.page.locator(".message .media video")
+    await expect(video).to_have_attribute("src", re.compile(r"^blob:"))
+    await expect(video).to_have_attribute("aria-label", "clip.webm")
+    await bob.page.wait_for_function("() => document.querySelector('.media video').videoWidth === 64")
+    await plays(video)
+    await expect(bob.page.locator(".message a.file", has_text="clip.webm")).to_have_attribute(
+        "download", "clip.webm"
+    )
+    sent = (await bob.client.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "5"}))["chunk"]
+    content = next(e["content"] for e in sent if e["type"] == "m.room.message")
+    assert content["msgtype"] == "m.video"
+    assert content["info"] == {"mimetype": "video/webm", "size": len(clip)}
 
 
 async def test_profile_and_room_pictures_and_presence(person: MakePerson) -> None:

@@ -1,14 +1,16 @@
 """The timeline between two people in real time: markdown, replies, edits, deletes,
-reactions, typing, read receipts, grouping, back-scroll and search."""
+reactions, typing, read receipts, grouping, day separators, back-scroll and search."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import Locator, Route, expect
 
+from homeserver.rooms import new_room, send
 from tests.webclient.conftest import MakePerson, Person
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -46,6 +48,37 @@ async def test_markdown_and_grouping(person: MakePerson) -> None:
     await expect(
         alice.page.locator(".message", has_text="and bob answers").locator(".sender-name")
     ).to_have_text("Bob")
+
+
+async def test_day_separators(person: MakePerson, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages from three days, stamped by the server's clock (moved here: the server runs in
+    this process), read on a page whose own clock says it is 15 March at noon."""
+    alice, bob = await person("alice"), await person("bob", timezone_id="UTC", locale="en-US")
+    server_now = [datetime(2026, 3, 12, 9, tzinfo=UTC)]
+    for module in (new_room, send):
+        monkeypatch.setattr(module, "now_ms", lambda: int(server_now[0].timestamp() * 1000))
+    await bob.page.clock.set_fixed_time(datetime(2026, 3, 15, 12, tzinfo=UTC))
+    room = (await alice.client.post("/createRoom", {"name": "Calendar", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.client.put(
+        f"/rooms/{room}/send/m.room.message/d1", {"msgtype": "m.text", "body": "on Thursday"}
+    )
+    server_now[0] = datetime(2026, 3, 14, 18, tzinfo=UTC)
+    await alice.client.put(
+        f"/rooms/{room}/send/m.room.message/d2", {"msgtype": "m.text", "body": "last evening"}
+    )
+    server_now[0] = datetime(2026, 3, 15, 8, tzinfo=UTC)
+    await alice.open_room("Calendar")
+    await bob.open_room("Calendar")
+    await alice.say("this morning")
+    await expect(message(bob, "this morning")).to_be_visible()
+    days = bob.page.locator(".timeline .day")
+    await expect(days).to_have_text(["Thursday, March 12, 2026", "Yesterday", "Today"])
+    # Each day starts a new group under its separator, even for the same sender.
+    for day, text in (("Thursday", "on Thursday"), ("Yesterday", "last evening"), ("Today", "this morning")):
+        first = bob.page.locator(f'.timeline .day:has-text("{day}") ~ li.message').first
+        await expect(first).to_contain_text(text)
+        await expect(first.locator(".sender-name")).to_have_text("Alice")
 
 
 async def test_shift_enter_makes_a_new_line(person: MakePerson) -> None:
