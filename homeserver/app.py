@@ -38,6 +38,7 @@ from homeserver.room_list import RoomList
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.rooms.context import EventContext
 from homeserver.rooms.create import RoomCreator
+from homeserver.rooms.hierarchy import SpaceHierarchy
 from homeserver.rooms.membership import Memberships
 from homeserver.rooms.relation_pages import RelationPages
 from homeserver.rooms.relations import Aggregator
@@ -55,6 +56,7 @@ from homeserver.storage.devices import DeviceStore
 from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.e2e_keys import E2eKeyStore
 from homeserver.storage.events import EventStore
+from homeserver.storage.hierarchy import HierarchyStore
 from homeserver.storage.key_backup import KeyBackupStore
 from homeserver.storage.migrate import migrate
 from homeserver.storage.presence import PresenceStore
@@ -238,6 +240,7 @@ def wire_directory(app: web.Application, config: Config, db: Database) -> None:
     rooms, events, pipeline = app[K.ROOMS], app[K.EVENTS], app[K.PIPELINE]
     app[K.DIRECTORY] = Directory(rooms, events, store, app[K.USERS], pipeline, config.server_name)
     app[K.ROOM_LIST] = RoomList(store)
+    app[K.SPACE_HIERARCHY] = SpaceHierarchy(HierarchyStore(db))
     app[K.PROFILE_SERVICE] = Profiles(app[K.PROFILES], rooms, events, pipeline, config.server_name)
     app[K.USER_DIRECTORY] = UserDirectory(store)
 

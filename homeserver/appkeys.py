@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from homeserver.room_list import RoomList
     from homeserver.rooms.context import EventContext
     from homeserver.rooms.create import RoomCreator
+    from homeserver.rooms.hierarchy import SpaceHierarchy
     from homeserver.rooms.membership import Memberships
     from homeserver.rooms.relation_pages import RelationPages
     from homeserver.rooms.relations import Aggregator
@@ -82,6 +83,7 @@ AGGREGATOR: web.AppKey[Aggregator] = web.AppKey("aggregator")
 RELATION_PAGES: web.AppKey[RelationPages] = web.AppKey("relation_pages")
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 ROOM_LIST: web.AppKey[RoomList] = web.AppKey("room_list")
+SPACE_HIERARCHY: web.AppKey[SpaceHierarchy] = web.AppKey("space_hierarchy")
 PROFILE_SERVICE: web.AppKey[Profiles] = web.AppKey("profile_service")
 USER_DIRECTORY: web.AppKey[UserDirectory] = web.AppKey("user_directory")
 SEARCH: web.AppKey[RoomSearch] = web.AppKey("search")
