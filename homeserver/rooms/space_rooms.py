@@ -14,6 +14,9 @@ from homeserver.storage.hierarchy import SPACE_CHILD, ChildEvent, RoomSnapshot
 SPACE_TYPE = "m.space"
 MAX_ORDER_LENGTH = 50  # a longer `order` is invalid (spec: m.space.child)
 MAX_VIA = 100  # servers kept per child link
+# Children listed and walked per space: a bound on the response and the walk that a space's
+# admins control (Synapse has none locally; real spaces stay far below it).
+MAX_CHILDREN = 1000
 
 
 def child_via(child: ChildEvent) -> list[str]:
@@ -35,7 +38,7 @@ def space_children(snapshot: RoomSnapshot, suggested_only: bool) -> list[ChildEv
         and child_via(c)
         and (not suggested_only or c.content.get("suggested") is True)
     ]
-    return sorted(valid, key=_order_key)
+    return sorted(valid, key=_order_key)[:MAX_CHILDREN]
 
 
 def _order_key(child: ChildEvent) -> tuple[int, str, int, str]:

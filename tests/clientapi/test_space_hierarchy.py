@@ -297,3 +297,21 @@ async def test_bad_parameters(hs: HomeserverUnderTest, params: dict[str, str]) -
 async def test_bad_room_id(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     assert_error(await hierarchy(alice, "not-a-room", expect=400), "M_INVALID_PARAM")
+
+
+async def test_space_links_are_ordinary_state_events(hs: HomeserverUnderTest) -> None:
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    space, room = await new_space(alice), await new_room(alice)
+    parent = {"via": ["localhost"], "canonical": True}
+    await alice.put(f"/rooms/{room}/state/m.space.parent/{quote(space, safe='')}", parent)
+    assert await alice.get(f"/rooms/{room}/state/m.space.parent/{quote(space, safe='')}") == parent
+    await add_child(alice, space, room)
+
+    # The power levels' state_default applies, as to any state event: a plain member may not link.
+    await bob.post(f"/join/{space}")
+    other = await new_room(bob)
+    err = await bob.put(
+        f"/rooms/{space}/state/m.space.child/{quote(other, safe='')}", {"via": ["localhost"]}, expect=403
+    )
+    assert_error(err, "M_FORBIDDEN")
+    assert await walk(bob, space) == [space, room]
