@@ -1,5 +1,6 @@
 """The web client as an app: its headers and manifest, the service worker, the long-poll
-fallback, the reconnecting banner, the phone layout, and screenshots in light and dark."""
+fallback, the reconnecting banner, the phone layout, screenshots in light and dark, and a name
+for every control a screen reader announces."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from playwright.async_api import Browser, WebSocketRoute, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from tests.helpers import HomeserverUnderTest
 from tests.webclient.conftest import SCREENSHOTS, MakePerson, Person, new_page
@@ -213,3 +214,63 @@ async def test_unanswered_ping_reconnects(person: MakePerson) -> None:
     await expect(banner).to_be_hidden()
     await expect(bob.page.locator(".message", has_text="wake up")).to_be_visible()
     assert len(sockets) == 2
+
+
+CONTROLS = {
+    "button",
+    "textbox",
+    "searchbox",
+    "combobox",
+    "checkbox",
+    "radio",
+    "link",
+    "listbox",
+    "slider",
+    "switch",
+}
+
+
+async def unnamed_controls(page: Page) -> tuple[int, list[str]]:
+    """How many controls Chromium's accessibility tree holds, and those without a name."""
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        tree = await cdp.send("Accessibility.getFullAXTree")
+    finally:
+        await cdp.detach()
+    controls = [
+        n for n in tree["nodes"] if not n.get("ignored") and n.get("role", {}).get("value") in CONTROLS
+    ]
+    unnamed = [str(n.get("role")) for n in controls if not str(n.get("name", {}).get("value", "")).strip()]
+    return len(controls), unnamed
+
+
+async def test_every_control_has_a_name(
+    person: MakePerson, browser: Browser, web_hs: HomeserverUnderTest
+) -> None:
+    alice, bob = await person("alice"), await person("bob")
+    room = (await alice.client.post("/createRoom", {"name": "Labels", "preset": "public_chat"}))["room_id"]
+    await bob.client.post(f"/join/{room}")
+    await alice.open_room("Labels")
+    await bob.open_room("Labels")
+    await alice.say("read **me** aloud")
+    target = bob.page.locator(".message", has_text="read me aloud")
+    await target.focus()  # its actions show
+    screens = {"room": await unnamed_controls(bob.page)}
+    await target.get_by_role("button", name="React").click()
+    screens["emoji picker"] = await unnamed_controls(bob.page)
+    await bob.page.keyboard.press("Escape")
+    for name in ("Members", "Settings", "Profile", "Search", "New room", "Browse rooms", "Start chat"):
+        await bob.page.get_by_role("button", name=name, exact=True).click()
+        await bob.page.locator("dialog[open]").wait_for()
+        screens[name] = await unnamed_controls(bob.page)
+        await bob.page.locator("dialog[open]").get_by_role("button", name="Close").click()
+        await expect(bob.page.locator("dialog[open]")).to_have_count(0)
+    context, page, _ = await new_page(browser)
+    try:
+        await page.goto(web_hs.base_url + "/")
+        await page.get_by_label("Username").wait_for()
+        screens["sign in"] = await unnamed_controls(page)
+    finally:
+        await context.close()
+    assert {screen: unnamed for screen, (_, unnamed) in screens.items() if unnamed} == {}
+    assert all(count >= 3 for count, _ in screens.values()), screens

@@ -47,6 +47,8 @@ async def test_share_image_audio_and_file(person: MakePerson) -> None:
         await route.continue_()
 
     await alice.page.route(re.compile(r".*/_matrix/media/v3/upload.*"), hold)
+    fetched: list[str] = []
+    bob.page.on("request", lambda r: fetched.append(r.url) if "/_matrix/client/v1/media/" in r.url else None)
     await alice.page.set_input_files(
         "#composer-file",
         files=[
@@ -63,6 +65,7 @@ async def test_share_image_audio_and_file(person: MakePerson) -> None:
     await bob.page.wait_for_function("() => document.querySelector('.media img').naturalWidth > 0")
     assert await image.evaluate("img => img.naturalWidth") == 320
     await expect(image).to_have_attribute("width", "320")
+    assert [u for u in fetched if "/thumbnail/" in u and "width=800&height=600" in u]  # a thumbnail, inline
 
     audio = bob.page.locator(".message .media audio")
     await expect(audio).to_have_attribute("src", re.compile(r"^blob:"))

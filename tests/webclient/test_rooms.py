@@ -78,6 +78,9 @@ async def test_direct_chat_from_user_search(person: MakePerson) -> None:
     await expect(bob.page.locator(".message", has_text="hi, just us")).to_be_visible()
     direct = await alice.client.get(f"/user/{alice.user_id}/account_data/m.direct")
     assert list(direct) == [bob.user_id]
+    history = await bob.client.get(f"/rooms/{direct[bob.user_id][0]}/messages", params={"dir": "b"})
+    invites = [e["content"] for e in history["chunk"] if e["content"].get("membership") == "invite"]
+    assert [c.get("is_direct") for c in invites] == [True]
     await expect(bob.page.locator(".room-list .room.current")).to_contain_text("@ Alice")
     assert list(await bob.client.get(f"/user/{bob.user_id}/account_data/m.direct")) == [alice.user_id]
     # A direct message notifies Bob once he is looking at another room.
@@ -140,13 +143,10 @@ async def test_member_roles_settings_and_profile(person: MakePerson) -> None:
     await bob.page.get_by_label("Display name").fill("Robert")
     await bob.page.get_by_role("button", name="Save").click()
     await bob.page.locator(".toast", has_text="Display name saved.").wait_for()
-    try:
-        await expect(alice.page.locator(".state-event", has_text="Bob is now Robert")).to_be_visible()
-    except AssertionError:
-        print("DOM", await alice.page.locator(".timeline").inner_html())
-        msgs = await alice.client.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "5"})
-        print("MSGS", msgs["chunk"][:3])
-        raise
+    await expect(alice.page.locator(".state-event", has_text="Bob is now Robert")).to_be_visible()
+    # The client reads the old name from the server's unsigned.prev_content.
+    chunk = (await alice.client.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "1"}))["chunk"]
+    assert chunk[0]["unsigned"]["prev_content"]["displayname"] == "Bob"
 
 
 async def test_leave_a_room(person: MakePerson) -> None:

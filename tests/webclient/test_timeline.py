@@ -30,7 +30,7 @@ def message(p: Person, text: str) -> Locator:
 
 
 async def test_markdown_and_grouping(person: MakePerson) -> None:
-    alice, bob, _ = await chatting(person)
+    alice, bob, room = await chatting(person)
     await alice.say("**bold** and *soft* and `code` and [docs](https://example.org/x)")
     body = bob.page.locator(".message .body", has_text="bold and soft")
     await expect(body.locator("strong")).to_have_text("bold")
@@ -39,6 +39,10 @@ async def test_markdown_and_grouping(person: MakePerson) -> None:
     link = body.locator("a")
     await expect(link).to_have_attribute("href", "https://example.org/x")
     await expect(link).to_have_attribute("rel", "noopener noreferrer")
+    sent = (await bob.client.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "1"}))["chunk"][0]
+    assert sent["content"]["format"] == "org.matrix.custom.html"
+    assert "<strong>bold</strong>" in sent["content"]["formatted_body"]
+    assert sent["content"]["body"].startswith("**bold**")
     await alice.say("second line from alice")
     # The second message joins the first one's group: no sender header of its own.
     second = bob.page.locator(".message", has_text="second line from alice")
