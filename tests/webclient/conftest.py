@@ -117,8 +117,10 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-def _record_csp_violation(msg: ConsoleMessage) -> None:
-    if "Content Security Policy" in msg.text:
+def _record_console_error(msg: ConsoleMessage) -> None:
+    # CSP violations by the client itself, and sync responses it could not apply (caught,
+    # so that sync goes on, but a bug all the same).
+    if "Content Security Policy" in msg.text or "could not apply a sync response" in msg.text:
         PAGE_ERRORS.append(msg.text)
 
 
@@ -135,7 +137,7 @@ async def new_page(browser: Browser, **context_args: Any) -> tuple[BrowserContex
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda error: PAGE_ERRORS.append(f"{error.name}: {error.message}\n{error.stack}"))
     # The client itself must never trip its own Content-Security-Policy.
-    page.on("console", _record_csp_violation)
+    page.on("console", _record_console_error)
     return context, page, dialogs
 
 

@@ -240,7 +240,7 @@ async def unnamed_controls(page: Page) -> tuple[int, list[str]]:
     controls = [
         n for n in tree["nodes"] if not n.get("ignored") and n.get("role", {}).get("value") in CONTROLS
     ]
-    unnamed = [str(n.get("role")) for n in controls if not str(n.get("name", {}).get("value", "")).strip()]
+    unnamed = [n["role"]["value"] for n in controls if not str(n.get("name", {}).get("value", "")).strip()]
     return len(controls), unnamed
 
 
