@@ -43,6 +43,7 @@ class RateLimits:
     message: RateLimit = RateLimit(per_second=10.0, burst=50)
     report: RateLimit = RateLimit(per_second=0.1, burst=10)
     media_upload: RateLimit = RateLimit(per_second=0.5, burst=20)
+    room_hierarchy: RateLimit = RateLimit(per_second=5.0, burst=10)  # per user, as Synapse
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from aiohttp import web
 from clientapi.middleware import requester
 from clientapi.responses import json_response
 from clientapi.routes.common import int_query_param, room_id_param
-from homeserver.appkeys import SPACE_HIERARCHY
+from homeserver.appkeys import RATE_LIMITER, SPACE_HIERARCHY
 from homeserver.errors import InvalidParam
 from homeserver.rooms.hierarchy import HierarchyRequest
 
@@ -25,7 +25,9 @@ async def hierarchy(request: web.Request) -> web.Response:
         limit=_optional_int(request, "limit"),
         from_token=_token(request),
     )
-    page = await request.app[SPACE_HIERARCHY].page(requester(request).user_id, params)
+    user_id = requester(request).user_id
+    request.app[RATE_LIMITER].check("room_hierarchy", user_id)
+    page = await request.app[SPACE_HIERARCHY].page(user_id, params)
     body: dict[str, object] = {"rooms": page.rooms}
     if page.next_batch is not None:
         body["next_batch"] = page.next_batch

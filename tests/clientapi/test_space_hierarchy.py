@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.clientapi.conftest import MakeServer
+from tests.clientapi.test_ratelimit import TIGHT, assert_limited, limits
 from tests.clientapi.test_sync_queries import statements
 from tests.clientapi.util import assert_error
 from tests.helpers import HomeserverUnderTest, MatrixClient
@@ -315,3 +317,12 @@ async def test_space_links_are_ordinary_state_events(hs: HomeserverUnderTest) ->
     )
     assert_error(err, "M_FORBIDDEN")
     assert await walk(bob, space) == [space, room]
+
+
+async def test_rate_limited_per_user(make_hs: MakeServer) -> None:
+    hs = await make_hs(rate_limits=limits(room_hierarchy=TIGHT))
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    space = await new_space(alice)
+    assert await walk(alice, space) == [space]
+    assert_limited(alice, await hierarchy(alice, space, expect=429))
+    assert await walk(bob, space) == [space]  # another user has a bucket of their own
