@@ -76,10 +76,10 @@ class SpaceHierarchy:
         if request.max_depth is not None and not 0 <= request.max_depth <= MAX_DEPTH:
             raise InvalidParam("max_depth must be a non-negative integer")
         skip = _parse_token(request.from_token, user_id, request) if request.from_token else 0
-        walk = _Walk(self._store, user_id, request)
-        rooms = await walk.run(skip, limit)
-        next_batch = _token(user_id, request, skip + len(rooms)) if walk.has_more() else None
-        return HierarchyPage(rooms, next_batch)
+        # One room more than the page: a next page is promised only if it has something in it.
+        rooms = await _Walk(self._store, user_id, request).run(skip, limit + 1)
+        next_batch = _token(user_id, request, skip + limit) if len(rooms) > limit else None
+        return HierarchyPage(rooms[:limit], next_batch)
 
 
 class _Walk:
@@ -119,9 +119,6 @@ class _Walk:
                     for c in reversed(children)
                 )
         return out
-
-    def has_more(self) -> bool:
-        return any(entry.room_id not in self._seen for entry in self._queue)
 
     async def _load(self, room_id: RoomID) -> _Loaded | None:
         """The room's summary, read together with those of the next rooms in the queue."""

@@ -188,6 +188,11 @@ async def test_private_child_hidden_but_listed_as_a_child(hs: HomeserverUnderTes
     assert body["rooms"][2]["world_readable"] is True
     assert await walk(alice, space) == [space, private, public, readable]  # a member sees it
 
+    first = await hierarchy(bob, space, limit="1")
+    assert [r["room_id"] for r in first["rooms"]] == [space]
+    rest = await hierarchy(bob, space, limit="5", **{"from": first["next_batch"]})
+    assert [r["room_id"] for r in rest["rooms"]] == [public, readable]  # the hidden room skipped
+
     await alice.post(f"/rooms/{private}/invite", {"user_id": bob.user_id})
     assert await walk(bob, space) == [space, private, public, readable]  # invited: may join
 
@@ -326,3 +331,16 @@ async def test_rate_limited_per_user(make_hs: MakeServer) -> None:
     assert await walk(alice, space) == [space]
     assert_limited(alice, await hierarchy(alice, space, expect=429))
     assert await walk(bob, space) == [space]  # another user has a bucket of their own
+
+
+async def test_no_next_batch_when_only_hidden_rooms_are_left(hs: HomeserverUnderTest) -> None:
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    space, public = await new_space(alice), await new_room(alice)
+    private = await new_room(alice, preset="private_chat")
+    await add_child(alice, space, public, order="a")
+    await add_child(alice, space, private, order="b")
+
+    body = await hierarchy(bob, space, limit="2")
+    assert [r["room_id"] for r in body["rooms"]] == [space, public]
+    assert "next_batch" not in body
+    assert "next_batch" in await hierarchy(alice, space, limit="2")  # alice sees the third
