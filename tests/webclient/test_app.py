@@ -259,6 +259,7 @@ async def test_every_control_has_a_name(
     await target.get_by_role("button", name="React").click()
     screens["emoji picker"] = await unnamed_controls(bob.page)
     await bob.page.keyboard.press("Escape")
+    await expect(bob.page.locator(".emoji-picker")).to_have_count(0)
     for name in ("Members", "Settings", "Profile", "Search", "New room", "Browse rooms", "Start chat"):
         await bob.page.get_by_role("button", name=name, exact=True).click()
         await bob.page.locator("dialog[open]").wait_for()

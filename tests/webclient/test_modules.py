@@ -1,5 +1,5 @@
 """The client's pure modules, run in the browser page: markdown to formatted_body, the
-sanitiser, and mxc:// parsing. Table-driven, so one page load covers many cases."""
+sanitiser, mxc:// parsing, and the DOM patcher. Table-driven, so one page load covers many cases."""
 
 from __future__ import annotations
 
@@ -138,3 +138,33 @@ async def test_mxc_parsing(page: Page) -> None:
         MXC,
     )
     assert got == [expected for _, expected in MXC]
+
+
+async def test_patch_keeps_focus_on_nodes_in_order(page: Page) -> None:
+    """A row that goes away (a read receipt moving on) or is rebuilt before the focused one
+    must not move it: a moved node loses the focus."""
+    script = """async () => {
+        const { patch } = await import('/static/js/dom.js');
+        const li = (t) => Object.assign(document.createElement('li'), { textContent: t, tabIndex: 0 });
+        const list = document.createElement('ol');
+        document.body.append(list);
+        const [a, seen, focused, old] = [li('a'), li('seen'), li('focused'), li('old')];
+        patch(list, [a, seen, old, focused]);
+        focused.focus();
+        const out = [];
+        patch(list, [a, focused]);  // two rows gone, one before the focused one
+        out.push(document.activeElement === focused, [...list.children].map((n) => n.textContent).join());
+        patch(list, [li('rebuilt a'), focused, li('new')]);
+        out.push(document.activeElement === focused, [...list.children].map((n) => n.textContent).join());
+        patch(list, [focused, li('moved a')]);
+        out.push([...list.children].map((n) => n.textContent).join());
+        list.remove();
+        return out;
+    }"""
+    assert await page.evaluate(script) == [
+        True,
+        "a,focused",
+        True,
+        "rebuilt a,focused,new",
+        "focused,moved a",
+    ]

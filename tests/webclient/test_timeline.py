@@ -241,6 +241,7 @@ async def test_keyboard_reaches_message_actions(person: MakePerson) -> None:
     await alice.say("answer me by keyboard")
     target = bob.page.locator(".message", has_text="answer me by keyboard")
     await target.focus()
+    target_id = await target.get_attribute("data-event-id")
     await bob.page.keyboard.press("Tab")
     await expect(target.get_by_role("button", name="Reply", exact=True)).to_be_focused()
     await bob.page.keyboard.press("Enter")
@@ -250,6 +251,25 @@ async def test_keyboard_reaches_message_actions(person: MakePerson) -> None:
     await bob.page.keyboard.press("Enter")
     reply = alice.page.locator(".message", has_text="typed without a mouse")
     await expect(reply.locator(".reply-quote")).to_contain_text("answer me by keyboard")
+    # Reacting by keyboard: Reply, Reply in thread, then React; Escape backs out of the picker.
+    target = bob.page.locator(f'.message[data-event-id="{target_id}"]')
+    await target.focus()
+    for _ in range(3):
+        await bob.page.keyboard.press("Tab")
+    react = target.get_by_role("button", name="React", exact=True)
+    await expect(react).to_be_focused()
+    await bob.page.keyboard.press("Enter")
+    picker = bob.page.get_by_role("dialog", name="Pick a reaction")
+    await expect(picker.get_by_role("button", name="React with 👍")).to_be_focused()
+    await bob.page.keyboard.press("Escape")
+    await expect(picker).to_have_count(0)
+    await expect(react).to_be_focused()
+    await bob.page.keyboard.press("Enter")
+    await bob.page.keyboard.press("Tab")
+    await expect(picker.get_by_role("button", name="React with 👎")).to_be_focused()
+    await bob.page.keyboard.press("Enter")
+    await expect(alice.page.locator(f'.message[data-event-id="{target_id}"] .reaction')).to_have_text("👎 1")
+    await expect(react).to_be_focused()  # back where the keyboard was
 
 
 async def test_local_echo_then_confirmed_or_failed(person: MakePerson) -> None:

@@ -64,8 +64,12 @@ export function toast(message) {
 // Makes parent's children exactly `nodes`, moving only what moved, so that unchanged nodes
 // keep their focus, hover and playing media.
 export function patch(parent, nodes) {
+  // Stale children go first, so that kept ones already in order are never moved: moving a
+  // node takes its focus away (and restarts its media).
+  const keep = new Set(nodes);
   let cur = parent.firstChild;
   for (const node of nodes) {
+    while (cur && !keep.has(cur)) { const next = cur.nextSibling; cur.remove(); cur = next; }
     if (node === cur) { cur = cur.nextSibling; continue; }
     parent.insertBefore(node, cur);
   }

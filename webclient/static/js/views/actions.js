@@ -29,12 +29,21 @@ function emojiPicker(view, ev, anchor) {
   document.querySelectorAll(".emoji-picker").forEach((el) => el.remove());
   const close = () => { picker.remove(); document.removeEventListener("pointerdown", outside, true); };
   const outside = (e) => { if (!picker.contains(e.target)) close(); };
+  // Keyboard users go back to the React button: found again by event ID (a sync may have
+  // rebuilt the item), with the item focused first, as its actions show only on :focus-within.
+  const back = () => {
+    const item = document.querySelector(`.timeline [data-event-id="${CSS.escape(ev.event_id)}"]`);
+    if (!item) return;
+    item.focus({ preventScroll: true });
+    const react = item.querySelector('[aria-label="React"]');
+    if (react) react.focus({ preventScroll: true });
+  };
   const picker = h("div", { class: "emoji-picker", role: "dialog", "aria-label": "Pick a reaction" },
     EMOJI.map((emoji) => h("button", {
       type: "button", "aria-label": `React with ${emoji}`,
-      onclick: () => { close(); toggleReaction(view, ev, emoji); },
+      onclick: (e) => { close(); toggleReaction(view, ev, emoji); if (e.detail === 0) back(); },
     }, emoji)));
-  picker.addEventListener("keydown", (e) => { if (e.key === "Escape") { close(); anchor.focus(); } });
+  picker.addEventListener("keydown", (e) => { if (e.key === "Escape") { close(); back(); } });
   const box = anchor.getBoundingClientRect();
   picker.style.top = `${Math.max(8, Math.min(box.bottom + 4, window.innerHeight - 120))}px`;
   picker.style.right = `${Math.max(8, window.innerWidth - box.right)}px`;

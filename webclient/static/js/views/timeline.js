@@ -102,9 +102,12 @@ export class Timeline {
   }
 
   restoreFocus(focus) {
-    if (!focus || this.list.contains(focus.active)) return;
+    if (!focus || document.activeElement === focus.active) return;
     const item = this.list.querySelector(`[data-event-id="${CSS.escape(focus.eventId)}"]`);
-    const target = item && focus.label ? item.querySelector(`[aria-label="${CSS.escape(focus.label)}"]`) : item;
+    if (!item) return;
+    // The item first: its actions show only on :focus-within, and a hidden button takes no focus.
+    item.focus({ preventScroll: true });
+    const target = focus.label ? item.querySelector(`[aria-label="${CSS.escape(focus.label)}"]`) : null;
     if (target) target.focus({ preventScroll: true });
   }
 
