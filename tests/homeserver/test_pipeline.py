@@ -19,6 +19,7 @@ from homeserver.storage import event_writes
 from homeserver.storage.tables import room_aliases, room_forward_extremities, rooms, state_groups
 from tests.clientapi.room_helpers import create_room, current_state_rows, event_count, send_text
 from tests.helpers import HomeserverUnderTest, MatrixClient
+from tests.homeserver.pipeline_helpers import hold_first_batch, until
 
 
 class Boom(Exception):
@@ -41,14 +42,6 @@ def fail_on_call(monkeypatch: pytest.MonkeyPatch, name: str, call: int = 1) -> l
 
     monkeypatch.setattr(event_writes, name, failing)
     return seen
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):  # up to 10 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 async def snapshot(hs: HomeserverUnderTest, room: str) -> tuple[int, dict[tuple[str, str], str], list[str]]:
@@ -274,17 +267,7 @@ async def test_sends_queued_together_share_a_transaction(
     await bob.post(f"/join/{room}")
     head = await last_event(hs, alice, room)
     store = hs.app[EVENTS]
-    original = store.persist_many
-    batches: list[int] = []
-    gate = asyncio.Event()
-
-    async def persist_many(items: Any) -> None:
-        batches.append(len(items))
-        if len(batches) == 1:
-            await gate.wait()  # the first transaction is slow: the others queue up meanwhile
-        await original(items)
-
-    monkeypatch.setattr(store, "persist_many", persist_many)
+    batches, gate = hold_first_batch(monkeypatch, store)
     first = asyncio.ensure_future(send_text(alice, room, "first"))
     await until(lambda: bool(batches))
     rest = [asyncio.ensure_future(send_text(alice, room, f"m{i}")) for i in range(10)]

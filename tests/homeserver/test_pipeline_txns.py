@@ -6,7 +6,6 @@ drafts batched with it are built again and stored."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,16 +16,9 @@ from homeserver.ids import EventID, RoomID
 from homeserver.rooms.txns import RecentTxns
 from tests.clientapi.room_helpers import create_room, event_count, send_text
 from tests.helpers import HomeserverUnderTest, MatrixClient
+from tests.homeserver.pipeline_helpers import hold_first_batch, until
 
 MSG = {"msgtype": "m.text", "body": "once"}  # sent with txn IDs send_text() never uses
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(1000):  # up to 10 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def forget_txns(hs: HomeserverUnderTest) -> None:
@@ -101,17 +93,7 @@ async def test_a_forgotten_repeat_batched_with_new_sends(
     head = await last_event(hs, alice, room)
     count = await event_count(hs, room)
     store = hs.app[EVENTS]
-    original = store.persist_many
-    batches: list[int] = []
-    gate = asyncio.Event()
-
-    async def persist_many(items: Any) -> None:
-        batches.append(len(items))
-        if len(batches) == 1:
-            await gate.wait()  # the first transaction is slow: the others queue up meanwhile
-        await original(items)
-
-    monkeypatch.setattr(store, "persist_many", persist_many)
+    batches, gate = hold_first_batch(monkeypatch, store)
     first = asyncio.ensure_future(send_text(bob, room, "first"))
     await until(lambda: bool(batches))
     repeat = asyncio.ensure_future(alice.put(f"/rooms/{room}/send/m.room.message/earlier", MSG))
