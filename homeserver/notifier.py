@@ -174,12 +174,15 @@ class Notifier:
             waiters = self._waiters.get(key)
             if not waiters:
                 continue
-            for waiter in tuple(waiters):  # a watch unregisters itself from this set
+            fired: list[Watch] = []
+            for waiter in waiters:
                 if isinstance(waiter, Watch):
-                    self.unwatch(waiter)
-                    waiter.callback()
+                    fired.append(waiter)  # unregistered after the loop: it changes this set
                 elif not waiter.done():
                     waiter.set_result(None)
+            for watch in fired:
+                self.unwatch(watch)
+                watch.callback()
 
     def close(self) -> None:
         """The server is shutting down: end every wait now, and every later one at once, so
