@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Row, func, literal, or_, select, update
 
 from homeserver.ids import UserID
 from homeserver.storage.database import Database
@@ -62,27 +62,21 @@ class PresenceStore:
 
     async def gone_idle(self, active_before: int, limit: int) -> list[PresenceRow]:
         """Users stored as online whose last activity is older than `active_before`."""
-        rows = await self._db.fetch_all(
-            select(presence)
-            .where(presence.c.state == "online", presence.c.last_active_ts < active_before)
-            .limit(limit)
-        )
-        return [_row(r) for r in rows]
+        c = presence.c
+        return await self._rows(c.state == "online", c.last_active_ts < active_before, limit=limit)
 
     async def get_many(self, user_ids: list[UserID]) -> list[PresenceRow]:
-        if not user_ids:
-            return []
-        rows = await self._db.fetch_all(select(presence).where(presence.c.user_id.in_(user_ids)))
-        return [_row(r) for r in rows]
+        return await self._rows(presence.c.user_id.in_(user_ids)) if user_ids else []
 
     async def stale(self, active_before: int, limit: int) -> list[PresenceRow]:
         """Users stored as online or unavailable whose last activity was at `active_before` or before."""
-        rows = await self._db.fetch_all(
-            select(presence)
-            .where(presence.c.state.in_(("online", "unavailable")))
-            .where(presence.c.last_active_ts <= active_before)
-            .limit(limit)
+        c = presence.c
+        return await self._rows(
+            c.state.in_(("online", "unavailable")), c.last_active_ts <= active_before, limit=limit
         )
+
+    async def _rows(self, *where: ColumnElement[bool], limit: int | None = None) -> list[PresenceRow]:
+        rows = await self._db.fetch_all(select(presence).where(*where).limit(limit))
         return [_row(r) for r in rows]
 
     async def max_stream_id(self) -> int:
