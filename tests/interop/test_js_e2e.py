@@ -6,27 +6,14 @@ recovering the keys from secret storage and the backup."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from pathlib import Path
 
 from tests.helpers import HomeserverUnderTest
-from tests.interop.test_js_sdk import JS_DIR, node_modules
-
-__all__ = ["node_modules"]  # the fixture, shared with test_js_sdk
+from tests.interop.js_helpers import node_json
 
 
 async def test_js_sdk_rust_crypto_decrypts(hs: HomeserverUnderTest, node_modules: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(JS_DIR / "e2e_exchange.mjs"),
-        hs.base_url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await proc.communicate()
-    assert proc.returncode == 0, stderr.decode()[-3000:]
-    seen = json.loads(stdout.decode().strip().splitlines()[-1])
+    seen = await node_json("e2e_exchange.mjs", hs.base_url)
     assert seen["seen"] == {
         "wire_type": "m.room.encrypted",
         "type": "m.room.message",
@@ -42,16 +29,7 @@ async def test_js_sdk_sets_up_cross_signing_and_key_backup(
     """As Element on a first login: bootstrapCrossSigning (no UIA: the user has no keys yet),
     resetKeyBackup, and the key of an encrypted message backed up; a second device of the
     user sees the first one signed by the user's self-signing key."""
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(JS_DIR / "cross_signing_backup.mjs"),
-        hs.base_url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await proc.communicate()
-    assert proc.returncode == 0, stderr.decode()[-3000:]
-    seen = json.loads(stdout.decode().strip().splitlines()[-1])
+    seen = await node_json("cross_signing_backup.mjs", hs.base_url)
     assert seen["uia_asked"] is False
     assert seen["cross_signing_ready"] is True
     assert seen["backup_version"] == "1"
@@ -67,16 +45,7 @@ async def test_js_sdk_recovers_keys_on_a_new_device(hs: HomeserverUnderTest, nod
     keys in secret storage (account data) and backs up the key of a message; a second device
     with only the recovery key imports the cross-signing keys, restores the backup from the
     server and decrypts the message."""
-    proc = await asyncio.create_subprocess_exec(
-        "node",
-        str(JS_DIR / "secret_storage.mjs"),
-        hs.base_url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await proc.communicate()
-    assert proc.returncode == 0, stderr.decode()[-3000:]
-    seen = json.loads(stdout.decode().strip().splitlines()[-1])
+    seen = await node_json("secret_storage.mjs", hs.base_url)
     assert seen == {
         "secret_storage_ready": True,
         "stored_secrets": {

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import HomeserverUnderTest
+from tests.interop.js_helpers import JS_DIR
 
-JS_DIR = Path(__file__).parent / "js"
 # Each wait inside the script gives up after 20 s; this only stops a script that hangs.
 SCRIPT_SECONDS = 120
-
-
-@pytest.fixture(scope="module")
-def node_modules() -> Path:
-    """The pinned matrix-js-sdk, which `make test` installs from package-lock.json."""
-    if shutil.which("node") is None:
-        pytest.fail("Node.js is required for the matrix-js-sdk tests")
-    if not (JS_DIR / "node_modules" / "matrix-js-sdk").exists():
-        pytest.fail(f"matrix-js-sdk is not installed: run `make test` (or `npm ci` in {JS_DIR})")
-    return JS_DIR / "node_modules"
 
 
 async def run_script(name: str, *args: str) -> tuple[int, str]:
