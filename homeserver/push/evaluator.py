@@ -7,18 +7,20 @@ levels), so counting unread notifications costs no query per rule."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import count
 from typing import Any, Final, NamedTuple
 
 import orjson
 
 from homeserver.auth.power_levels import notification_level, user_power_level
 from homeserver.events.model import Event
-from homeserver.ids import UserID
+from homeserver.ids import UserID, user_id_localpart
 from homeserver.push.glob import Glob, contains_words
 from homeserver.push.rules import KINDS, LEGACY_MENTION_RULES, Rule, Ruleset
+from homeserver.push.signature import names_user, rules_shape
 from homeserver.push.validation import MEMBER_COUNT, is_scalar
 from homeserver.room_versions import RoomVersion
 
@@ -47,16 +49,20 @@ class PushResult(NamedTuple):
 NO_NOTIFY: Final = PushResult(False, False, None)
 
 Condition = Callable[[Mapping[str, Any], PushContext], bool]
+Path = tuple[str, ...]  # a property path in the event (`split_path`)
 
 
 class SharedConditions:
     """Compiled conditions shared by the evaluators of many users: a condition written the
     same way (most server-default rules) is compiled once, so that its result for an event
-    can be reused for every member the event reaches (see `first_match`'s memo)."""
+    can be reused for every member the event reaches (see `first_match`'s memo). Evaluator
+    signatures are numbered here too (see `PushEvaluator`)."""
 
     def __init__(self, limit: int = 20_000) -> None:
         self._known: dict[str, Condition] = {}
         self._limit = limit
+        self._signatures: dict[Hashable, int] = {}
+        self._next_signature = count()  # never reused, even after a clear
 
     def get(self, key: str, build: Callable[[], Condition]) -> Condition:
         condition = self._known.get(key)
@@ -66,6 +72,16 @@ class SharedConditions:
             condition = self._known[key] = build()
         return condition
 
+    def signature(self, shape: Hashable) -> int:
+        """A small int for an evaluator's shape: equal ints mean equal shapes (the shapes hold
+        their condition objects, so an object's id is never reused while it is known)."""
+        number = self._signatures.get(shape)
+        if number is None:
+            if len(self._signatures) >= self._limit:
+                self._signatures.clear()
+            number = self._signatures[shape] = next(self._next_signature)
+        return number
+
 
 @dataclass(frozen=True)
 class CompiledRule:
@@ -73,14 +89,25 @@ class CompiledRule:
     rule_id: str
     actions: tuple[Any, ...]
     conditions: tuple[Condition, ...]
+    owned: tuple[bool, ...] = ()  # per condition: its rule JSON names the evaluator's owner
+    reads: tuple[Path | None, ...] = ()  # per condition: a path it is false without, if known
+    personal: tuple[Condition, ...] = field(init=False)  # those whose result is the user's own
+    personal_reads: tuple[Path | None, ...] = field(init=False)  # their `reads`
+    common: tuple[Condition, ...] = field(init=False)  # the others: one result for all users
     shared: bool = field(init=False)
     memo_key: tuple[int, ...] = field(init=False)
     legacy: bool = field(init=False)
     result: PushResult = field(init=False)  # what the actions mean
 
     def __post_init__(self) -> None:
+        owned = self.owned or (False,) * len(self.conditions)
+        reads = self.reads or (None,) * len(self.conditions)
+        mine = [i for i, c in enumerate(self.conditions) if owned[i] or c in PER_USER]
+        object.__setattr__(self, "personal", tuple(self.conditions[i] for i in mine))
+        object.__setattr__(self, "personal_reads", tuple(reads[i] for i in mine))
+        object.__setattr__(self, "common", tuple(c for i, c in enumerate(self.conditions) if i not in mine))
         # Same result for every user of one event: no condition reads the user's own context.
-        object.__setattr__(self, "shared", not any(c in _PER_USER for c in self.conditions))
+        object.__setattr__(self, "shared", not any(c in PER_USER for c in self.conditions))
         object.__setattr__(self, "memo_key", tuple(id(c) for c in self.conditions))
         object.__setattr__(self, "legacy", self.rule_id in LEGACY_MENTION_RULES)
         object.__setattr__(self, "result", result_of(self.actions))
@@ -90,15 +117,25 @@ class CompiledRule:
 
 
 class PushEvaluator:
-    """One user's enabled rules in the order they are checked."""
+    """One user's enabled rules in the order they are checked.
 
-    def __init__(self, ruleset: Ruleset, shared: SharedConditions | None = None) -> None:
+    With `shared` conditions and the `owner` of the rules, the evaluator also knows its
+    *personal* conditions (those about the owner: their display name, or whose JSON names
+    them) and its `signature`: equal for two users' evaluators exactly when everything but the
+    personal conditions is the same, so for one event, the rules whose other conditions hold
+    are found once for all users of a signature (`bulk.EventMatcher`)."""
+
+    def __init__(
+        self, ruleset: Ruleset, shared: SharedConditions | None = None, owner: UserID | None = None
+    ) -> None:
         self.rules = tuple(
-            compile_rule(kind, rule, shared)
+            compile_rule(kind, rule, shared, owner)
             for kind in KINDS
             for rule in ruleset.get(kind, ())
             if isinstance(rule, dict) and rule.get("enabled") is True
         )
+        # None without shared conditions: no two users' conditions are the same objects then.
+        self.signature = None if shared is None else shared.signature(rules_shape(self.rules))
 
     def first_match(
         self,
@@ -141,7 +178,7 @@ def _matches_with_memo(
     condition holding the user's ID is an object of its own, so its result is theirs)."""
     hit: bool | None
     for condition in rule.conditions:
-        if condition in _PER_USER:
+        if condition in PER_USER:
             hit = condition(event, context)
         else:
             key = (id(condition),)
@@ -170,7 +207,9 @@ def result_of(actions: tuple[Any, ...] | list[Any]) -> PushResult:
     )
 
 
-def compile_rule(kind: str, rule: Rule, shared: SharedConditions | None = None) -> CompiledRule:
+def compile_rule(
+    kind: str, rule: Rule, shared: SharedConditions | None = None, owner: UserID | None = None
+) -> CompiledRule:
     rule_id = str(rule.get("rule_id"))
     actions = tuple(rule.get("actions") or ())
 
@@ -184,22 +223,38 @@ def compile_rule(kind: str, rule: Rule, shared: SharedConditions | None = None) 
         return shared.get(encoded, make)
 
     conditions: tuple[Condition, ...]
+    sources: tuple[Any, ...]  # the JSON each condition is compiled from
+    reads: tuple[Path | None, ...]
     if kind == "content":
         pattern = rule.get("pattern")
         conditions = (
             build(pattern, lambda: _event_match(BODY_PATH, pattern)) if isinstance(pattern, str) else _never,
         )
+        sources, reads = (pattern,), (BODY_PATH,)
     elif kind == "room":
         conditions = (build(rule_id, lambda: lambda event, _: event.get("room_id") == rule_id),)
+        sources, reads = (rule_id,), (("room_id",),)
     elif kind == "sender":
         conditions = (build(rule_id, lambda: lambda event, _: event.get("sender") == rule_id),)
+        sources, reads = (rule_id,), (("sender",),)
     else:
         raw = rule.get("conditions", [])
         if isinstance(raw, list):
             conditions = tuple(build(c, partial(compile_condition, c)) for c in raw)
+            sources, reads = tuple(raw), tuple(_reads(c) for c in raw)
         else:
-            conditions = (_never,)
-    return CompiledRule(kind, rule_id, actions, conditions)
+            conditions, sources, reads = (_never,), (None,), (None,)
+    owned = () if owner is None else tuple(names_user(s, owner, user_id_localpart(owner)) for s in sources)
+    return CompiledRule(kind, rule_id, actions, conditions, owned, reads)
+
+
+def _reads(condition: Any) -> Path | None:
+    """The event property a condition is false without (the kinds that compare one), or None."""
+    if not isinstance(condition, dict) or not isinstance(condition.get("key"), str):
+        return None
+    if condition.get("kind") in ("event_match", "event_property_is", "event_property_contains"):
+        return split_path(condition["key"])
+    return None
 
 
 def compile_condition(condition: Any) -> Condition:
@@ -218,7 +273,7 @@ def compile_condition(condition: Any) -> Condition:
     ):
         return _property_contains(split_path(key), condition["value"])
     if kind == "contains_display_name":
-        return _contains_display_name
+        return contains_display_name
     if kind == "room_member_count" and isinstance(condition.get("is"), str):
         return _member_count(condition["is"])
     if kind == "sender_notification_permission" and isinstance(key, str):
@@ -264,6 +319,10 @@ def lookup(event: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def has(event: Mapping[str, Any], path: Path) -> bool:
+    return lookup(event, path) is not _MISSING
+
+
 def _event_match(path: tuple[str, ...], pattern: str) -> Condition:
     glob = Glob(pattern)
     match = glob.matches_words if path == BODY_PATH else glob.matches
@@ -292,9 +351,12 @@ def _property_contains(path: tuple[str, ...], wanted: Any) -> Condition:
     return condition
 
 
-def _contains_display_name(event: Mapping[str, Any], context: PushContext) -> bool:
-    body = lookup(event, BODY_PATH)
-    name = context.display_name
+def contains_display_name(event: Mapping[str, Any], context: PushContext) -> bool:
+    return display_name_in(lookup(event, BODY_PATH), context.display_name)
+
+
+def display_name_in(body: Any, name: str | None) -> bool:
+    """The contains_display_name condition for a `content.body` value."""
     return bool(name) and isinstance(body, str) and contains_words(body, name or "")
 
 
@@ -329,4 +391,4 @@ def _sender_permission(key: str) -> Condition:
 
 
 # Conditions whose result depends on the user the event is evaluated for.
-_PER_USER: Final = frozenset({_contains_display_name})
+PER_USER: Final = frozenset({contains_display_name})

@@ -32,6 +32,10 @@ class Glob:
         sources = [_segment(part) for part in parts]
         self._lengths = [len(part) for part in parts]  # a segment matches that many characters
         self._segments = [re.compile(source, _FLAGS) for source in sources]
+        # The longest literal piece, for a quick test before the word search (see `_may_hold`).
+        pieces = [piece for part in parts for piece in part.split("?")]
+        longest = max(pieces, key=len)
+        self._needle = longest.lower() if longest and longest.isascii() else None
         if len(parts) == 1:
             self._word_only = re.compile(_NOT_AFTER_WORD + sources[0] + _NOT_BEFORE_WORD, _FLAGS)
         else:
@@ -57,6 +61,8 @@ class Glob:
     def matches_words(self, value: str) -> bool:
         """Whether the pattern matches some part of the value that starts and ends at a word
         boundary (spec: `content.body` and content rules)."""
+        if self._needle is not None and not _may_hold(value, self._needle):
+            return False
         if len(self._segments) == 1:
             return self._word_only.search(value) is not None
         first = self._word_first.search(value)
@@ -77,7 +83,17 @@ class Glob:
 
 def contains_words(value: str, words: str) -> bool:
     """Whether `words` occurs in `value`, case-insensitively, between word boundaries."""
+    if words.isascii() and not _may_hold(value, words.lower()):
+        return False
     return _words_pattern(words).search(value) is not None
+
+
+def _may_hold(value: str, needle: str) -> bool:
+    """False when the ASCII, lower-case `needle` cannot occur in `value` whatever the case: a
+    substring test is much cheaper than the case-insensitive regex search. Only for ASCII
+    values: there re.IGNORECASE is ASCII case folding, while in Unicode text "K" (Kelvin) or
+    "ſ" (long s) matches "k" or "s"."""
+    return not value.isascii() or needle in value.lower()
 
 
 @functools.lru_cache(maxsize=4096)  # a display name is looked for in every message of its rooms

@@ -49,7 +49,7 @@ class PushRules:
         return {"global": user_rules_from_ruleset(None).render(user_id)}
 
     async def evaluator(self, user_id: UserID) -> PushEvaluator:
-        return PushEvaluator(await self.ruleset(user_id), self._shared)
+        return PushEvaluator(await self.ruleset(user_id), self._shared, owner=user_id)
 
     async def rule(self, user_id: UserID, kind: str, rule_id: str) -> Rule:
         for rule in (await self.ruleset(user_id))[kind]:

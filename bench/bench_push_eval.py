@@ -1,0 +1,177 @@
+"""Push rules of one event for every member of a 200-member room: the planner's per-user loop
+(`PushEvaluator.first_match` with the per-event memo) against `bulk.EventMatcher`.
+
+    .venv/bin/python bench/bench_push_eval.py [--rounds 7] [--users 200] [--events 1000]
+
+190 members keep the server-default rules, 10 have rules of their own (a muted room, a
+keyword, a loud sender, a disabled default, the master rule on). Every member has a display
+name. The 1,000 messages come from members: 60% plain, 20% with m.mentions naming one member,
+20% without m.mentions and with a member's display name in the body (the legacy rule's case).
+Each round times the old loop and the matcher over all events, alternating which goes first;
+the figures are per event (all members) and per member, median and min over the rounds. Both
+give the same rule for every (event, member), checked before timing.
+
+Without `homeserver.push.bulk` (an older tree), only the old loop is timed."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from homeserver.events.model import Event
+from homeserver.ids import EventID, UserID
+from homeserver.push.evaluator import CompiledRule, PushContext, PushEvaluator, SharedConditions
+from homeserver.push.rules import KINDS, Ruleset, UserRules, default_rules_for
+from homeserver.room_versions import KNOWN_ROOM_VERSIONS
+
+try:
+    from homeserver.push.bulk import EventMatcher, RoomContext
+except ImportError:  # the tree before the matcher
+    EventMatcher = None  # type: ignore[assignment,misc]
+
+V11 = KNOWN_ROOM_VERSIONS["11"]
+ROOM = "!bench:example.org"
+FIRST = ["Ada", "Bea", "Cal", "Dan", "Eve", "Fay", "Gus", "Hui", "Ivo", "Jo", "Kai", "Lea", "Max", "Noa"]
+LAST = ["Smith", "Jones", "Brown", "Lopez", "Khan", "Ito", "Novak", "Silva", "Meyer", "Dubois"]
+
+
+def users(count: int) -> list[UserID]:
+    return [UserID(f"@member{n}:example.org") for n in range(count)]
+
+
+def ruleset(user_id: UserID, n: int) -> Ruleset:
+    """Default rules for most; every 20th member has changed something."""
+    if n % 20 != 7:
+        return default_rules_for(user_id)
+    own: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+    choice = (n // 20) % 5
+    if choice == 0:
+        own["room"] = [{"rule_id": ROOM, "default": False, "enabled": True, "actions": []}]
+    elif choice == 1:
+        own["content"] = [
+            {"rule_id": "k", "default": False, "enabled": True, "pattern": "deploy", "actions": ["notify"]}
+        ]
+    elif choice == 2:
+        own["sender"] = [
+            {"rule_id": "@member3:example.org", "default": False, "enabled": True, "actions": ["notify"]}
+        ]
+    rendered = UserRules(custom={kind: tuple(rules) for kind, rules in own.items()}).render(user_id)
+    for rule in rendered["override"] + rendered["underride"]:
+        if choice == 3 and rule["rule_id"] == ".m.rule.message":
+            rule["enabled"] = False
+        if choice == 4 and rule["rule_id"] == ".m.rule.master":
+            rule["enabled"] = True
+    return rendered
+
+
+def messages(members: list[UserID], names: dict[UserID, str], count: int, rng: random.Random) -> list[Event]:
+    out = []
+    for n in range(count):
+        sender = rng.choice(members)
+        content: dict[str, Any] = {"msgtype": "m.text", "body": "shall we move the standup to ten tomorrow?"}
+        roll = rng.random()
+        if roll < 0.2:
+            target = rng.choice(members)
+            content["body"] = f"{names[target]}: can you take a look?"
+            content["m.mentions"] = {"user_ids": [target]}
+        elif roll < 0.4:
+            content["body"] = f"I think {names[rng.choice(members)]} knows about the deploy"
+        pdu = {"type": "m.room.message", "sender": sender, "room_id": ROOM, "content": content}
+        out.append(Event(EventID(f"$e{n}"), V11, pdu))
+    return out
+
+
+Match = Callable[[Event], list[CompiledRule | None]]
+
+
+def old_loop(
+    members: list[UserID], evaluators: dict[UserID, PushEvaluator], names: dict[UserID, str]
+) -> Match:
+    """The planner's loop before the matcher: a context per member, one memo per event."""
+
+    def match(event: Event) -> list[CompiledRule | None]:
+        memo: dict[tuple[int, ...], bool] = {}
+        out = []
+        for user_id in members:
+            if user_id == event.sender:
+                continue
+            context = PushContext(user_id, V11, len(members), names[user_id], None, None)
+            out.append(evaluators[user_id].first_match(event, context, memo))
+        return out
+
+    return match
+
+
+def matcher_loop(
+    members: list[UserID], evaluators: dict[UserID, PushEvaluator], names: dict[UserID, str]
+) -> Match:
+    room = RoomContext(V11, len(members), None, None)
+
+    def match(event: Event) -> list[CompiledRule | None]:
+        matcher = EventMatcher(event, room)
+        return [
+            matcher.first_match(user_id, evaluators[user_id], names[user_id])
+            for user_id in members
+            if user_id != event.sender
+        ]
+
+    return match
+
+
+def timed(match: Match, events: list[Event]) -> float:
+    start = time.perf_counter()
+    for event in events:
+        match(event)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--events", type=int, default=1000)
+    args = parser.parse_args()
+    rng = random.Random(1)
+    members = users(args.users)
+    names = {u: f"{rng.choice(FIRST)} {rng.choice(LAST)}" for u in members}
+    shared = SharedConditions()
+    try:
+        evaluators = {u: PushEvaluator(ruleset(u, n), shared, owner=u) for n, u in enumerate(members)}
+    except TypeError:  # the tree before owners
+        evaluators = {u: PushEvaluator(ruleset(u, n), shared) for n, u in enumerate(members)}
+    events = messages(members, names, args.events, rng)
+    loops = {"old per-user loop": old_loop(members, evaluators, names)}
+    if EventMatcher is not None:
+        loops["EventMatcher"] = matcher_loop(members, evaluators, names)
+        check(loops, events)
+    seconds: dict[str, list[float]] = {name: [] for name in loops}
+    for round_ in range(args.rounds):
+        order = list(loops) if round_ % 2 == 0 else list(loops)[::-1]
+        for name in order:
+            seconds[name].append(timed(loops[name], events))
+    per_member = args.users - 1
+    for name, runs in seconds.items():
+        per_event = [s / args.events * 1e6 for s in runs]
+        median = statistics.median(per_event)
+        print(
+            f"{name:18} per event: median {median:7.1f} us, min {min(per_event):7.1f} us"
+            f" | per member: median {median / per_member:5.2f} us"
+            f" | rounds (us/event): {', '.join(f'{v:.0f}' for v in per_event)}"
+        )
+
+
+def check(loops: dict[str, Match], events: list[Event]) -> None:
+    """Both loops give the same rule (ID and actions) for every event and member."""
+    old, new = loops.values()
+    for event in events:
+        expected = [(r.rule_id, r.actions) if r else None for r in old(event)]
+        got = [(r.rule_id, r.actions) if r else None for r in new(event)]
+        assert got == expected, event.event_id
+
+
+if __name__ == "__main__":
+    main()
