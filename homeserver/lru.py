@@ -27,6 +27,10 @@ class Lru(Generic[K, V]):
         self._items.move_to_end(key)
         return value  # type: ignore[return-value]
 
+    def peek(self, key: K) -> V | None:
+        """The value without making it the most recently used (for hot loops over many keys)."""
+        return self._items.get(key)
+
     def __contains__(self, key: object) -> bool:
         return key in self._items
 

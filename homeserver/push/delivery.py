@@ -30,7 +30,7 @@ from homeserver.ids import UserID
 from homeserver.push.pushers import is_local_host
 from homeserver.push.unread import UnreadCounts
 from homeserver.storage.events import EventToPersist
-from homeserver.storage.push import PushAction
+from homeserver.storage.push import Outcome
 from homeserver.storage.pushers import Pusher, PusherStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,8 @@ MAX_RESPONSE_BYTES: Final = 64 * 1024  # a gateway's answer is a short list of p
 @dataclass(frozen=True)
 class _Pending:
     event: Event
-    action: PushAction
+    user_id: UserID
+    outcome: Outcome
 
 
 class PublicResolver(AbstractResolver):
@@ -109,9 +110,11 @@ class PushDelivery:
         if not self._users or self._closing:
             return
         for item in items:
-            for action in item.push_actions:
-                if action.user_id in self._users:
-                    self._queue(action.user_id, _Pending(item.event, action))
+            if item.push is None:
+                continue
+            for user_id, outcome in item.push.notified():
+                if user_id in self._users:
+                    self._queue(user_id, _Pending(item.event, user_id, outcome))
 
     def _queue(self, user_id: UserID, pending: _Pending) -> None:
         queue = self._queues.setdefault(user_id, deque(maxlen=MAX_QUEUED_PER_USER))
@@ -220,8 +223,8 @@ def notification_body(
 ) -> dict[str, Any]:
     """The gateway request (push_notifier.yaml): the event (only its ID and room with the
     `event_id_only` format), the badge count and the devices to notify."""
-    event, action = pending.event, pending.action
-    actions = orjson.loads(action.actions)
+    event = pending.event
+    actions = orjson.loads(pending.outcome.actions)
     tweaks = tweaks_of(actions if isinstance(actions, list) else [])
     devices = [
         {
@@ -244,7 +247,7 @@ def notification_body(
         notification["type"] = event.type
         notification["sender"] = event.sender
         if event.state_key is not None and event.type == "m.room.member":
-            notification["user_is_target"] = event.state_key == action.user_id
+            notification["user_is_target"] = event.state_key == pending.user_id
         if len(orjson.dumps(event.content)) <= MAX_CONTENT_BYTES:
             notification["content"] = event.content
     return {"notification": notification}

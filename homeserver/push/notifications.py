@@ -37,7 +37,9 @@ class Notifications:
         if limit < 1:
             raise InvalidParam("'limit' must be positive")
         limit = min(limit, MAX_LIMIT)
-        rows = await self._store.notifications(user_id, parse_from(token), limit, only == "highlight")
+        rows, next_from = await self._store.notifications(
+            user_id, parse_from(token), limit, only == "highlight"
+        )
         events = await self._events.get_events({r.event_id for r in rows})
         notifications = []
         for row in rows:
@@ -55,6 +57,6 @@ class Notifications:
                 }
             )
         out: dict[str, Any] = {"notifications": notifications}
-        if len(rows) == limit:
-            out["next_token"] = str(rows[-1].stream_ordering)
+        if next_from is not None:
+            out["next_token"] = str(next_from)
         return out

@@ -9,6 +9,7 @@ event. After the commit the listeners (unread counts, pusher delivery) are told.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -20,11 +21,12 @@ from homeserver.events.model import Event
 from homeserver.ids import RoomID, UserID
 from homeserver.lru import Lru
 from homeserver.notifier import Notifier, Stream
-from homeserver.push.evaluator import PushContext, PushEvaluator
+from homeserver.push.bulk import EventMatcher, RoomContext
+from homeserver.push.evaluator import PushEvaluator
 from homeserver.push.room_state import RoomPushState, RoomPushStates
 from homeserver.push.service import PushRules
 from homeserver.storage.events import EventToPersist
-from homeserver.storage.push import MAIN_THREAD, PushAction
+from homeserver.storage.push import MAIN_THREAD, Outcome, PushPlan, UserOutcome
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class PushPlanner:
         self._account_data = account_data
         self._notifier = notifier
         self._users: Lru[UserID, _UserRules] = Lru(RULES_CACHE_SIZE)
-        self._encoded: dict[int, tuple[tuple[Any, ...], str]] = {}
+        self._outcomes: dict[int, tuple[tuple[Any, ...], Outcome]] = {}
         self._listeners: list[CommitListener] = []
 
     def add_listener(self, listener: CommitListener) -> None:
@@ -95,46 +97,67 @@ class PushPlanner:
             if state is None or event.rejected_reason is not None:
                 out.append(item)
                 continue
-            actions = await self._evaluate(event, state)
-            out.append(replace(item, push_actions=actions) if actions else item)
+            plan = await self._plan_event(event, state)
+            out.append(replace(item, push=plan) if plan is not None else item)
             states[room_id] = state.after(event, self._states.is_local(event.state_key or ""))
         return out
 
-    async def _evaluate(self, event: Event, state: RoomPushState) -> tuple[PushAction, ...]:
-        users = list(state.local_names)
+    async def _plan_event(self, event: Event, state: RoomPushState) -> PushPlan | None:
+        joined, left = self._membership_change(event, state)
+        try:
+            members, invited = await self._evaluate(event, state)
+        except Exception:  # the event is stored all the same, and a join still counts
+            log.exception("push rule evaluation failed; event stored without notifications")
+            members, invited = [], None
+        if not members and invited is None and joined is None and left is None:
+            return None
+        return split(thread_of(event), members, invited, joined, left)
+
+    def _membership_change(self, event: Event, state: RoomPushState) -> tuple[UserID | None, UserID | None]:
+        """The local user whose join the event is (not a change of their name or avatar), or
+        whose leave or ban."""
         target = event.state_key
+        if event.type != "m.room.member" or not target or not self._states.is_local(target):
+            return None, None
+        was_joined = target in state.local_names
+        if event.membership == "join" and not was_joined:
+            return UserID(target), None
+        if event.membership in ("leave", "ban") and was_joined:
+            return None, UserID(target)
+        return None, None
+
+    async def _evaluate(
+        self, event: Event, state: RoomPushState
+    ) -> tuple[list[tuple[UserID, Outcome | None]], UserOutcome | None]:
+        """Each local member's outcome (not the sender's), and a local invitee's."""
+        context = RoomContext(state.version, len(state.joined), state.power_levels, state.create)
+        matcher = EventMatcher(event, context)
+        members = []
+        for user_id in state.local_names:
+            if user_id != event.sender:
+                members.append((user_id, await self._outcome(matcher, event, user_id, state)))
+        target = event.state_key
+        invited = None
         if (
             event.type == "m.room.member"
             and event.membership == "invite"
             and target
             and self._states.is_local(target)
             and target not in state.local_names
-        ):
-            users.append(UserID(target))  # spec: .m.rule.invite_for_me
-        thread = thread_of(event)
-        actions = []
-        member_count = len(state.joined)
-        memo: dict[tuple[int, ...], bool] = {}  # shared rules' results for this event
-        for user_id in users:
-            if user_id == event.sender:
-                continue
-            rules = self._cached_rules(user_id) or await self._user_rules(user_id)
-            if event.sender in rules.ignored:
-                continue  # spec: "Ignoring Users", no notifications from them
-            context = PushContext(
-                user_id,
-                state.version,
-                member_count,
-                state.local_names.get(user_id),
-                state.power_levels,
-                state.create,
-            )
-            rule = rules.evaluator.first_match(event, context, memo)
-            if rule is None:
-                continue
-            if rule.result.notify:
-                actions.append(PushAction(user_id, thread, rule.result.highlight, self._encode(rule.actions)))
-        return tuple(actions)
+        ):  # spec: .m.rule.invite_for_me
+            invited = UserOutcome(UserID(target), await self._outcome(matcher, event, UserID(target), state))
+        return members, invited
+
+    async def _outcome(
+        self, matcher: EventMatcher, event: Event, user_id: UserID, state: RoomPushState
+    ) -> Outcome | None:
+        rules = self._cached_rules(user_id) or await self._user_rules(user_id)
+        if event.sender in rules.ignored:
+            return None  # spec: "Ignoring Users", no notifications from them
+        rule = matcher.first_match(user_id, rules.evaluator, state.local_names.get(user_id))
+        if rule is None or not rule.result.notify:
+            return None
+        return self._outcome_of(rule.actions, rule.result.highlight)
 
     def _cached_rules(self, user_id: UserID) -> _UserRules | None:
         cached = self._users.get(user_id)
@@ -152,13 +175,31 @@ class PushPlanner:
         self._users.put(user_id, rules)
         return rules
 
-    def _encode(self, actions: tuple[Any, ...]) -> str:
-        """Actions as JSON, encoded once per compiled rule."""
-        known = self._encoded.get(id(actions))
+    def _outcome_of(self, actions: tuple[Any, ...], highlight: bool) -> Outcome:
+        """The outcome of a compiled rule's actions, made (and encoded) once per rule."""
+        known = self._outcomes.get(id(actions))
         if known is not None and known[0] is actions:
             return known[1]
-        encoded = orjson.dumps(list(actions)).decode()
-        if len(self._encoded) > RULES_CACHE_SIZE:
-            self._encoded.clear()
-        self._encoded[id(actions)] = (actions, encoded)
-        return encoded
+        outcome = Outcome(highlight, orjson.dumps(list(actions)).decode())
+        if len(self._outcomes) > RULES_CACHE_SIZE:
+            self._outcomes.clear()
+        self._outcomes[id(actions)] = (actions, outcome)
+        return outcome
+
+
+def split(
+    thread_id: str,
+    members: Sequence[tuple[UserID, Outcome | None]],
+    invited: UserOutcome | None,
+    joined: UserID | None = None,
+    left: UserID | None = None,
+) -> PushPlan:
+    """The plan: the members' most common outcome stored once, the others' each their own
+    (an invitee's always: the event's row is for joined members only)."""
+    tally = Counter(outcome for _, outcome in members)
+    common = tally.most_common(1)[0][0] if tally else None
+    own = [UserOutcome(user_id, outcome) for user_id, outcome in members if outcome != common]
+    if invited is not None and invited.outcome is not None:
+        own.append(invited)
+    together = tuple(user_id for user_id, outcome in members if outcome == common) if common else ()
+    return PushPlan(thread_id, common, together, tuple(own), joined, left)

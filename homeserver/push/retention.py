@@ -1,6 +1,8 @@
-"""Deleting old notifications: read push actions older than the retention period go, a batch
-per statement, from a periodic job (homeserver/periodic.py). Unread ones stay, since they are
-the unread counts (Synapse keeps those counts in a summary table instead; ours are the rows).
+"""Deleting old notifications: a user's own notifications (mentions, invites: rows of their
+own, see storage/push.py) that are read and older than the retention period go, a batch per
+statement, from a periodic job (homeserver/periodic.py). Unread ones stay, since they are the
+unread counts; an event's common row stays as long as the event (one row per event, whatever
+the room's size).
 
 GET /notifications pages by stream ordering, not by offset, so rows deleted between two pages
 only end the listing earlier: a `from` token below every remaining row gives an empty page."""

@@ -100,12 +100,15 @@ class UnreadCounts:
         """Push planner listener: count the new push actions of users whose counts are held;
         a redaction makes counts with its room read again (its target's rows are gone); a
         user leaving a room drops the room (its rows are marked read)."""
+        cache = self._cache
         for item in items:
             event = item.event
-            for action in item.push_actions:
-                entry = self._cache.get(action.user_id)
-                if entry is not None:
-                    entry.add(event.room_id, action.thread_id, item.stream_ordering, action.highlight)
+            if item.push is not None:
+                thread_id = item.push.thread_id
+                for user_id, outcome in item.push.notified():
+                    entry = cache.peek(user_id)
+                    if entry is not None:
+                        entry.add(event.room_id, thread_id, item.stream_ordering, outcome.highlight)
             if item.prune is not None:
                 self._room_redacted(event.room_id)
             if event.type == "m.room.member" and event.membership in ("leave", "ban"):

@@ -16,13 +16,7 @@ from sqlalchemy.engine import Connection, CursorResult
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.storage.dialect import upsert
-from homeserver.storage.push import (
-    PushAction,
-    forget_redacted,
-    insert_push_actions,
-    mark_room_read,
-    push_action_row,
-)
+from homeserver.storage.push import PushPlan, forget_redacted, write_push_plans
 from homeserver.storage.search import update_search_index
 from homeserver.storage.tables import (
     current_state,
@@ -76,8 +70,8 @@ class EventToPersist:
     updates_current_state: bool = field(default=True)
     # A redacted event to prune in the same transaction: (event ID, its redacted PDU).
     prune: tuple[EventID, dict[str, Any]] | None = None
-    # The local users the event notifies (push rules), written in the same transaction.
-    push_actions: tuple[PushAction, ...] = ()
+    # Whom the event notifies (push rules), written in the same transaction.
+    push: PushPlan | None = None
 
 
 class RepeatedTxns(Exception):
@@ -119,14 +113,7 @@ def write_events(conn: Connection, dialect: str, items: Sequence[EventToPersist]
         if event.is_state and event.rejected_reason is None and item.updates_current_state:
             _update_current_state(conn, dialect, event, item.stream_ordering)
     _update_extremities(conn, [item.event for item in items])
-    insert_push_actions(
-        conn,
-        [
-            push_action_row(action, item.event.event_id, item.event.room_id, item.stream_ordering)
-            for item in items
-            for action in item.push_actions
-        ],
-    )
+    write_push_plans(conn, [(i.event, i.stream_ordering, i.push) for i in items if i.push is not None])
     for item in items:
         if item.prune is not None:
             target, pruned = item.prune
@@ -184,8 +171,6 @@ def _update_current_state(conn: Connection, dialect: str, event: Event, stream_o
                 update=("membership", "event_id", "stream_ordering", "forgotten"),
             )
         )
-        if event.membership in ("leave", "ban"):
-            mark_room_read(conn, UserID(state_key), event.room_id)
 
 
 def _update_extremities(conn: Connection, new: Sequence[Event]) -> None:

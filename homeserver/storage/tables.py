@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, false, text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 
@@ -373,28 +373,56 @@ e2e_fallback_keys = Table(
     Column("used", Boolean, nullable=False, default=False),
 )
 
-# Notifications (spec: "Push Notifications"). One row per event that notifies a local user
-# (the push rules' actions held `notify`); thread_id is "main" or the thread root's ID. A read
-# receipt marks the rows up to its event read (leaving the room marks all); unread counts are
-# the unread rows, found through (user_id, read, room_id, stream_ordering) without reading
-# read ones. ts: when the row was stored; read rows past the retention period are deleted
-# through (read, ts). A redaction deletes its target's rows through stream_ordering.
-event_push_actions = Table(
-    "event_push_actions",
+# Notifications (spec: "Push Notifications"). Most local members of a room get the same push
+# outcome for an event (on default rules: a plain notification), so it is stored once per event
+# in push_events, for every local member joined at the time except the sender; a member whose
+# outcome differs (a mention, a muted room, an ignored sender, an invite) has a row of their own
+# in push_user_actions (notify false: not notified, although the event's row says otherwise).
+# Writing a message costs one row, not one per member. Unread counts are the rows after the
+# user's read positions (push_read_positions: per room and thread; thread "" is the unthreaded
+# receipt, which also starts at the user's join, `joined_at`, and ends at their leave, `left_at`,
+# so GET /notifications lists what reached them while they were in a room they left). thread_id
+# is "main" or the thread root's ID; ts is when the row was stored.
+push_events = Table(
+    "push_events",
     metadata,
-    Column("user_id", ID, primary_key=True),
-    Column("event_id", ID, primary_key=True),
+    Column("stream_ordering", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", ID, nullable=False),
     Column("room_id", ID, nullable=False),
-    Column("stream_ordering", BigInteger, nullable=False),
+    Column("sender", ID, nullable=False),
     Column("thread_id", ID, nullable=False),
     Column("highlight", Boolean, nullable=False),
     Column("actions", Text, nullable=False),  # the matching rule's actions, JSON
-    Column("read", Boolean, nullable=False, server_default=false()),
-    Column("ts", BigInteger, nullable=False, server_default="0"),
-    Index("event_push_actions_user_read_room", "user_id", "read", "room_id", "stream_ordering"),
-    Index("event_push_actions_user_stream", "user_id", "stream_ordering"),
-    Index("event_push_actions_read_ts", "read", "ts"),
-    Index("event_push_actions_stream", "stream_ordering"),
+    Column("ts", BigInteger, nullable=False),
+    Index("push_events_room", "room_id", "stream_ordering"),
+)
+
+push_user_actions = Table(
+    "push_user_actions",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("stream_ordering", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", ID, nullable=False),
+    Column("room_id", ID, nullable=False),
+    Column("thread_id", ID, nullable=False),
+    Column("notify", Boolean, nullable=False),
+    Column("highlight", Boolean, nullable=False),
+    Column("actions", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Index("push_user_actions_user_notify_room", "user_id", "notify", "room_id", "stream_ordering"),
+    Index("push_user_actions_stream", "stream_ordering"),
+    Index("push_user_actions_ts", "ts"),
+)
+
+push_read_positions = Table(
+    "push_read_positions",
+    metadata,
+    Column("user_id", ID, primary_key=True),
+    Column("room_id", ID, primary_key=True),
+    Column("thread_id", ID, primary_key=True),
+    Column("stream_ordering", BigInteger, nullable=False),  # read up to here
+    Column("joined_at", BigInteger, nullable=False, server_default="0"),  # thread "": the join
+    Column("left_at", BigInteger, nullable=False, server_default="0"),  # thread "": the last leave
 )
 
 # Pushers (POST /pushers/set): where a user's notifications are delivered. device_id: the

@@ -211,4 +211,4 @@ async def test_someone_elses_receipt_does_not_read_the_counts_again(hs: Homeserv
         body = await bob.get("/sync", params={"since": token})
     assert body["rooms"]["join"][room]["ephemeral"]["events"][0]["type"] == "m.receipt"
     assert _counts(body, room) == {"notification_count": 1, "highlight_count": 0}
-    assert not [s for s in seen if "event_push_actions" in s]
+    assert not [s for s in seen if "push_events" in s or "push_user_actions" in s]

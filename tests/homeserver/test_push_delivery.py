@@ -12,7 +12,7 @@ from homeserver.ids import EventID, UserID
 from homeserver.push.delivery import PublicResolver, _Pending, _rejected, notification_body, tweaks_of
 from homeserver.push.pushers import is_local_host
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
-from homeserver.storage.push import PushAction
+from homeserver.storage.push import Outcome
 from homeserver.storage.pushers import Pusher
 
 BOB = UserID("@bob:example.org")
@@ -41,9 +41,7 @@ def _pending(event_type: str = "m.room.message", **content: object) -> _Pending:
     if event_type == "m.room.member":
         pdu["state_key"] = BOB
     actions = orjson.dumps(["notify", {"set_tweak": "sound", "value": "default"}]).decode()
-    return _Pending(
-        Event(EventID("$e"), KNOWN_ROOM_VERSIONS["11"], pdu), PushAction(BOB, "main", False, actions)
-    )
+    return _Pending(Event(EventID("$e"), KNOWN_ROOM_VERSIONS["11"], pdu), BOB, Outcome(False, actions))
 
 
 def test_event_id_only_notification() -> None:

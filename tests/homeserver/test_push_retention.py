@@ -1,6 +1,7 @@
 """Old notifications: the retention option (config file, checked), the sweep wired into the
-app deleting read notifications past the period while GET /notifications keeps paging over
-what is left, unread ones (the unread counts) kept."""
+app deleting a user's own read notifications (here: mentions nobody else is notified of) past
+the period while GET /notifications keeps paging over what is left, unread ones (the unread
+counts) kept."""
 
 from __future__ import annotations
 
@@ -33,7 +34,12 @@ async def test_sweep_deletes_read_notifications_past_the_period_and_paging_goes_
     hs: HomeserverUnderTest,
 ) -> None:
     alice, bob, room = await _room(hs)
-    sent = [await _send(alice, room, f"message {i}") for i in range(5)]
+    for name in ("carol", "dave"):  # mentions only: what notifies bob notifies him alone
+        other = await hs.register(name)
+        await other.post(f"/join/{room}")
+        await other.put(f"/pushrules/global/room/{room}", {"actions": []})
+    mentions = {"m.mentions": {"user_ids": [bob.user_id]}}
+    sent = [await _send(alice, room, f"message {i}", **mentions) for i in range(5)]
     await bob.post(f"/rooms/{room}/receipt/m.read/{sent[2]}", {})  # 0..2 read, 3..4 unread
     page = await bob.get("/notifications", params={"limit": "2"})
     assert [n["event"]["event_id"] for n in page["notifications"]] == [sent[4], sent[3]]

@@ -12,7 +12,7 @@ from homeserver.notifier import Notifier, Stream
 from homeserver.push.unread import UnreadCounts, main_and_threads
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.storage.events import EventToPersist
-from homeserver.storage.push import PushAction, UnreadRow
+from homeserver.storage.push import Outcome, PushPlan, UnreadRow
 
 BOB = UserID("@bob:example.org")
 ROOM = RoomID("!r:example.org")
@@ -37,8 +37,8 @@ class SlowStore:
 def _item(stream: int, thread: str = "main", highlight: bool = False) -> EventToPersist:
     pdu = {"type": "m.room.message", "room_id": ROOM, "sender": "@a:example.org", "content": {}}
     event = Event(EventID(f"$e{stream}"), KNOWN_ROOM_VERSIONS["11"], pdu)
-    action = PushAction(BOB, thread, highlight, '["notify"]')
-    return EventToPersist(event, stream, None, push_actions=(action,))
+    plan = PushPlan(thread, Outcome(highlight, '["notify"]'), (BOB,))
+    return EventToPersist(event, stream, None, push=plan)
 
 
 async def test_actions_committed_during_the_read_are_added_unless_seen() -> None:
