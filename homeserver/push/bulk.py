@@ -24,6 +24,7 @@ from homeserver.push.evaluator import (
     Path,
     PushContext,
     PushEvaluator,
+    SharedConditions,
     contains_display_name,
     display_name_in,
     has,
@@ -51,6 +52,7 @@ class _Plan:
 
     candidates: tuple[int, ...]
     fallback: int | None
+    shared: SharedConditions  # that numbered the signature
 
 
 class EventMatcher:
@@ -82,12 +84,14 @@ class EventMatcher:
         (without, it is evaluated in full)."""
         if self._sender == user_id:
             return None  # spec: never notify users of their own events
-        signature = evaluator.signature
-        if signature is None:
-            return evaluator.first_match(self._event, self._context(user_id, display_name), self._memo)
+        signature, shared = evaluator.signature, evaluator.shared
+        if signature is None or shared is None:
+            return self._in_full(user_id, evaluator, display_name)
         plan = self._plans.get(signature)
         if plan is None:
-            plan = self._plans[signature] = self._plan(evaluator.rules)
+            plan = self._plans[signature] = self._plan(evaluator.rules, shared)
+        elif plan.shared is not shared:  # numbered elsewhere: not comparable
+            return self._in_full(user_id, evaluator, display_name)
         rules = evaluator.rules
         fields, room_context = self._fields, self._room_context
         for index in plan.candidates:
@@ -105,7 +109,12 @@ class EventMatcher:
                 return rule
         return None if plan.fallback is None else rules[plan.fallback]
 
-    def _plan(self, rules: tuple[CompiledRule, ...]) -> _Plan:
+    def _in_full(
+        self, user_id: UserID, evaluator: PushEvaluator, display_name: str | None
+    ) -> CompiledRule | None:
+        return evaluator.first_match(self._event, self._context(user_id, display_name), self._memo)
+
+    def _plan(self, rules: tuple[CompiledRule, ...], shared: SharedConditions) -> _Plan:
         self.plans_built += 1
         candidates: list[int] = []
         for index, rule in enumerate(rules):
@@ -114,10 +123,10 @@ class EventMatcher:
             if not all(self._common_holds(condition) for condition in rule.common):
                 continue
             if not rule.personal:
-                return _Plan(tuple(candidates), index)
+                return _Plan(tuple(candidates), index, shared)
             if all(path is None or self._present(path) for path in rule.personal_reads):
                 candidates.append(index)  # else false for every user (mostly: no m.mentions)
-        return _Plan(tuple(candidates), None)
+        return _Plan(tuple(candidates), None, shared)
 
     def _present(self, path: Path) -> bool:
         present = self._paths.get(path)

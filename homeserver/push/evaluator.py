@@ -136,6 +136,7 @@ class PushEvaluator:
         )
         # None without shared conditions: no two users' conditions are the same objects then.
         self.signature = None if shared is None else shared.signature(rules_shape(self.rules))
+        self.shared = shared  # signatures compare only between evaluators of the same one
 
     def first_match(
         self,

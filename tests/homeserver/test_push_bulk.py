@@ -286,6 +286,17 @@ def test_signatures_tell_different_rules_apart() -> None:
     assert PushEvaluator(default_rules_for(PLAIN[0])).signature is None  # nothing shared
 
 
+def test_signatures_of_different_shared_conditions_are_not_mixed_up() -> None:
+    muted = PushEvaluator(_ruleset(PLAIN[1], room=[own(ROOM, [])]), SharedConditions(), owner=PLAIN[1])
+    default = PushEvaluator(default_rules_for(PLAIN[0]), SharedConditions(), owner=PLAIN[0])
+    assert muted.signature == default.signature  # each the first of its own numbering
+    matcher = EventMatcher(_event({"type": "m.room.message", "content": {"body": "hello"}}), _rooms()[0])
+    assert (
+        rule := matcher.first_match(PLAIN[0], default, None)
+    ) is not None and rule.rule_id == ".m.rule.message"
+    assert (rule := matcher.first_match(PLAIN[1], muted, None)) is not None and rule.rule_id == ROOM
+
+
 def test_personal_conditions_are_the_ones_about_the_owner() -> None:
     evaluator = EVALUATORS[UserID("@dave:example.org")]
     personal = {rule.rule_id: len(rule.personal) for rule in evaluator.rules if rule.personal}
