@@ -155,15 +155,44 @@ def main() -> None:
         for name in order:
             seconds[name].append(timed(loops[name], events))
     per_member = args.users - 1
+    print(f"all {args.events} events:")
     for name, runs in seconds.items():
         per_event = [wall / args.events * 1e6 for wall, _ in runs]
         cpu = [cpu / args.events * 1e6 for _, cpu in runs]
         median, cpu_median = statistics.median(per_event), statistics.median(cpu)
         print(
-            f"{name:18} per event: median {median:6.0f} us, min {min(per_event):6.0f} us,"
+            f"  {name:18} per event: median {median:6.0f} us, min {min(per_event):6.0f} us,"
             f" CPU median {cpu_median:6.0f} us | per member (CPU): {cpu_median / per_member:5.2f} us"
             f" | rounds (wall us/event): {', '.join(f'{v:.0f}' for v in per_event)}"
         )
+    by_class(loops, classes(events, members, rng), args.rounds)
+
+
+def classes(events: list[Event], members: list[UserID], rng: random.Random) -> dict[str, list[Event]]:
+    """The events by kind, and beside them plain messages as current clients send them (an
+    empty m.mentions), which are not part of the mix."""
+    out: dict[str, list[Event]] = {"plain": [], "m.mentions of one": [], "name in body": []}
+    for event in events:
+        if "m.mentions" in event.content:
+            out["m.mentions of one"].append(event)
+        else:
+            out["plain" if event.content["body"].startswith("shall") else "name in body"].append(event)
+    out["plain, empty m.mentions (extra)"] = [
+        Event(event.event_id, V11, {**event.pdu, "content": {**event.content, "m.mentions": {}}})
+        for event in out["plain"][:200]
+    ]
+    return out
+
+
+def by_class(loops: dict[str, Match], events: dict[str, list[Event]], rounds: int) -> None:
+    print("by kind (CPU median per event):")
+    for kind, chosen in events.items():
+        cpu: dict[str, list[float]] = {name: [] for name in loops}
+        for round_ in range(rounds):
+            for name in list(loops) if round_ % 2 == 0 else list(loops)[::-1]:
+                cpu[name].append(timed(loops[name], chosen)[1] / len(chosen) * 1e6)
+        figures = ", ".join(f"{name} {statistics.median(runs):6.0f} us" for name, runs in cpu.items())
+        print(f"  {kind:32} ({len(chosen):3}): {figures}")
 
 
 def check(loops: dict[str, Match], events: list[Event]) -> None:

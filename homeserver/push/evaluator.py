@@ -335,19 +335,31 @@ def _event_match(path: tuple[str, ...], pattern: str) -> Condition:
     return condition
 
 
-def _same(value: Any, wanted: Any) -> bool:
-    """Exact equality of scalars: no casts (1 is not true, "1" is not 1)."""
-    return is_scalar(value) and type(value) is type(wanted) and value == wanted
+# Scalars compare exactly, with no casts (1 is not true, "1" is not 1): `wanted` is a scalar, so a
+# value of its very type that equals it is one too.
 
 
 def _property_is(path: tuple[str, ...], wanted: Any) -> Condition:
-    return lambda event, _: _same(lookup(event, path), wanted)
+    kind = type(wanted)
+
+    def condition(event: Mapping[str, Any], context: PushContext) -> bool:
+        value = lookup(event, path)
+        return type(value) is kind and value == wanted
+
+    return condition
 
 
 def _property_contains(path: tuple[str, ...], wanted: Any) -> Condition:
+    kind = type(wanted)
+
     def condition(event: Mapping[str, Any], context: PushContext) -> bool:
         values = lookup(event, path)
-        return isinstance(values, list) and any(_same(value, wanted) for value in values)
+        # `in` first (a scan in C, true also for 1 and true): a mention list names most users not.
+        return (
+            isinstance(values, list)
+            and wanted in values
+            and any(type(value) is kind and value == wanted for value in values)
+        )
 
     return condition
 
