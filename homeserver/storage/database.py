@@ -7,13 +7,17 @@ writers queue in the event loop instead of failing with "database is locked".
 Through aiosqlite every statement is a round trip to the connection's thread (and back through
 the event loop), several for one statement. `run_transaction()` runs a whole transaction of
 synchronous statements at once: on SQLite in one trip to a writer thread with its own
-connection, on PostgreSQL on the async connection through SQLAlchemy's greenlet bridge."""
+connection, on PostgreSQL on the async connection through SQLAlchemy's greenlet bridge.
+
+A single read (`fetch_one`, `fetch_all`, `fetch_value`) on PostgreSQL runs in autocommit: one
+statement sees one snapshot anyway, and a transaction around it would cost two more round trips
+(BEGIN, then ROLLBACK when the connection goes back to the pool)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -30,6 +34,8 @@ class Database:
         """`writer`: SQLite only, a synchronous engine on the same file for run_transaction."""
         self.engine = engine
         self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
+        # SQLite's driver opens no transaction for a SELECT; asyncpg's adapter would.
+        self._reader = engine if self.is_sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = writer
         self._writer_thread = ThreadPoolExecutor(1, "sqlite-writer") if writer is not None else None
@@ -71,15 +77,19 @@ class Database:
             return work(conn)
 
     async def fetch_one(self, stmt: Executable) -> Row[Any] | None:
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return (await conn.execute(stmt)).first()
 
-    async def fetch_all(self, stmt: Executable) -> Sequence[Row[Any]]:
-        async with self.engine.connect() as conn:
-            return (await conn.execute(stmt)).all()
+    async def fetch_all(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """`params`: values for the statement's named bind parameters, so that a statement
+        built once can be run again without building (and hashing) it anew."""
+        async with self._reader.connect() as conn:
+            return (await conn.execute(stmt, params)).all()
 
     async def fetch_value(self, stmt: Executable) -> Any:
-        async with self.engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return (await conn.execute(stmt)).scalar()
 
     async def execute(self, stmt: Executable) -> int:

@@ -324,6 +324,41 @@ class EventStore:
             self._group_cache.popitem(last=False)
         return dict(state)
 
+    async def state_ids_at_groups(self, group_ids: Collection[int]) -> dict[int, dict[StateKey, EventID]]:
+        """The whole state of each group (an initial sync asks for one per room): the cached
+        ones, and one query for the chains and one for the entries of all the others."""
+        out: dict[int, dict[StateKey, EventID]] = {}
+        missing: list[int] = []
+        for group_id in group_ids:
+            hit = self._full_cache.get(group_id)
+            if hit is None:
+                missing.append(group_id)
+            else:
+                self._full_cache.move_to_end(group_id)
+                out[group_id] = dict(hit)
+        if not missing:
+            return out
+        chains = await self._group_chains(missing)
+        entries: dict[int, list[tuple[StateKey, EventID | None]]] = {}
+        wanted = sorted({g for chain in chains.values() for g in chain})
+        c = state_group_entries.c
+        for i in range(0, len(wanted), BATCH):
+            rows = await self._db.fetch_all(
+                select(c.group_id, c.type, c.state_key, c.event_id).where(
+                    c.group_id.in_(wanted[i : i + BATCH])
+                )
+            )
+            for r in rows:
+                entries.setdefault(r.group_id, []).append(((r.type, r.state_key), r.event_id))
+        for group_id in missing:
+            state: dict[StateKey, EventID | None] = {}
+            for link in reversed(chains[group_id]):  # oldest first: newer deltas win
+                state.update(entries.get(link, ()))
+            full = {k: EventID(v) for k, v in state.items() if v is not None}
+            self._cache_full(group_id, full)
+            out[group_id] = dict(full)
+        return out
+
     async def _full_state(self, group_id: int) -> dict[StateKey, EventID]:
         """A group's whole state, from a cache bounded by the number of entries it holds
         (initial syncs ask for the whole state of every room)."""
@@ -332,13 +367,16 @@ class EventStore:
             self._full_cache.move_to_end(group_id)
             return hit
         state = await self._state_ids_at_group(group_id, None)
+        self._cache_full(group_id, state)
+        return state
+
+    def _cache_full(self, group_id: int, state: dict[StateKey, EventID]) -> None:
         if len(state) <= FULL_STATE_CACHE_ENTRIES // 10:
             self._full_cache[group_id] = state
             self._full_cache_entries += len(state)
             while self._full_cache_entries > FULL_STATE_CACHE_ENTRIES:
                 _, evicted = self._full_cache.popitem(last=False)
                 self._full_cache_entries -= len(evicted)
-        return state
 
     async def _state_ids_at_group(
         self, group_id: int, keys: Collection[StateKey] | None
@@ -365,20 +403,31 @@ class EventStore:
 
     async def _group_chain(self, group_id: int) -> list[int]:
         """The group and its ancestors, newest first, in one recursive query."""
-        base = select(state_groups.c.id, state_groups.c.prev_group).where(state_groups.c.id == group_id)
-        cte = base.cte("chain", recursive=True)
+        return (await self._group_chains([group_id]))[group_id]
+
+    async def _group_chains(self, group_ids: Sequence[int]) -> dict[int, list[int]]:
+        """Each group and its ancestors, newest first, in one recursive query (per BATCH)."""
+        by_id: dict[int, int | None] = {}
         parent = state_groups.alias("parent")
-        cte = cte.union_all(
-            select(parent.c.id, parent.c.prev_group).join(cte, parent.c.id == cte.c.prev_group)
-        )
-        rows = await self._db.fetch_all(select(cte.c.id, cte.c.prev_group))
-        by_id = {r.id: r.prev_group for r in rows}
-        chain: list[int] = []
-        current: int | None = group_id
-        while current is not None and current in by_id:
-            chain.append(current)
-            current = by_id[current]
-        return chain
+        for i in range(0, len(group_ids), BATCH):
+            base = select(state_groups.c.id, state_groups.c.prev_group).where(
+                state_groups.c.id.in_(group_ids[i : i + BATCH])
+            )
+            cte = base.cte("chain", recursive=True)
+            cte = cte.union(
+                select(parent.c.id, parent.c.prev_group).join(cte, parent.c.id == cte.c.prev_group)
+            )
+            by_id.update(
+                (r.id, r.prev_group) for r in await self._db.fetch_all(select(cte.c.id, cte.c.prev_group))
+            )
+        out: dict[int, list[int]] = {}
+        for group_id in group_ids:
+            chain = out[group_id] = []
+            current: int | None = group_id
+            while current is not None and current in by_id:
+                chain.append(current)
+                current = by_id[current]
+        return out
 
     async def state_group_info(self, group_id: int) -> tuple[int | None, int] | None:
         row = await self._db.fetch_one(

@@ -3,11 +3,21 @@ it can be helped)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, select, union_all
+from sqlalchemy import (
+    Executable,
+    Integer,
+    Select,
+    Subquery,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 
 from homeserver.errors import MatrixError
@@ -33,6 +43,8 @@ class StreamEvent:
 class SyncStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Per-room union statements by (kind, number of rooms): at most 2 * UNION_CHUNK.
+        self._unions: dict[tuple[str, int], Executable] = {}
 
     async def rooms_with_events(self, room_ids: Sequence[RoomID], since: int, until: int) -> set[RoomID]:
         """Which of these rooms have events in (since, until]."""
@@ -71,31 +83,28 @@ class SyncStore:
     ) -> dict[RoomID, list[StreamEvent]]:
         """For each room, its newest `limit` accepted events at or before `until`, oldest first:
         one statement per chunk of rooms, each part an index range scan of one room."""
-        c = events.c
         out: dict[RoomID, list[StreamEvent]] = {r: [] for r in room_ids}
         for i in range(0, len(room_ids), UNION_CHUNK):
-            parts: list[Select[Any]] = [
-                select(literal_column("*")).select_from(
-                    select(c.room_id, c.event_id, c.stream_ordering, c.state_group)
-                    .where(
-                        c.room_id == room_id,
-                        c.stream_ordering <= until,
-                        c.outlier.is_(False),
-                        c.rejected_reason.is_(None),
-                    )
-                    .order_by(c.stream_ordering.desc())
-                    .limit(limit)
-                    .subquery()
-                )
-                for room_id in room_ids[i : i + UNION_CHUNK]
-            ]
-            stmt = union_all(*parts) if len(parts) > 1 else parts[0]
-            for r in await self._db.fetch_all(stmt):
+            chunk = room_ids[i : i + UNION_CHUNK]
+            params: dict[str, Any] = {f"room_{n}": room_id for n, room_id in enumerate(chunk)}
+            params.update(until=until, limit=limit)
+            for r in await self._db.fetch_all(self._union("latest", _latest_part, len(chunk)), params):
                 row = StreamEvent(EventID(r.event_id), r.stream_ordering, r.state_group)
                 out[RoomID(r.room_id)].append(row)
         for rows in out.values():
             rows.sort(key=lambda row: row.stream)
         return out
+
+    def _union(self, kind: str, part: Callable[[int], Subquery], rooms: int) -> Executable:
+        """The union of `part` for this many rooms (bind parameters `room_0`...), built once:
+        building and hashing a union of many parts costs more than running it."""
+        stmt = self._unions.get((kind, rooms))
+        if stmt is None:
+            parts: list[Select[Any]] = [
+                select(literal_column("*")).select_from(part(n)) for n in range(rooms)
+            ]
+            stmt = self._unions[(kind, rooms)] = union_all(*parts) if rooms > 1 else parts[0]
+        return stmt
 
     async def state_group_at(self, room_id: RoomID, stream: int) -> int | None:
         """The state group after the room's last event at or before `stream`."""
@@ -136,14 +145,19 @@ class SyncStore:
                 out.setdefault(RoomID(row.room_id), {})[row.membership] = int(row.n)
         return out
 
-    async def member_sample(self, room_id: RoomID) -> list[tuple[UserID, str]]:
-        """The room's first members by user ID with their membership: enough to pick the
-        heroes (spec: "Calculating the display name for a room") for any one of them."""
-        c = room_memberships.c
-        rows = await self._db.fetch_all(
-            select(c.user_id, c.membership).where(c.room_id == room_id).order_by(c.user_id).limit(HERO_SAMPLE)
-        )
-        return [(UserID(r.user_id), r.membership) for r in rows]
+    async def member_samples(self, room_ids: Sequence[RoomID]) -> dict[RoomID, list[tuple[UserID, str]]]:
+        """Each room's first members by user ID with their membership: enough to pick the
+        heroes (spec: "Calculating the display name for a room") for any one of them. One
+        statement per chunk of rooms, each part an index range scan of one room."""
+        out: dict[RoomID, list[tuple[UserID, str]]] = {r: [] for r in room_ids}
+        for i in range(0, len(room_ids), UNION_CHUNK):
+            chunk = room_ids[i : i + UNION_CHUNK]
+            params: dict[str, Any] = {f"room_{n}": room_id for n, room_id in enumerate(chunk)}
+            for r in await self._db.fetch_all(self._union("sample", _sample_part, len(chunk)), params):
+                out[RoomID(r.room_id)].append((UserID(r.user_id), r.membership))
+        for sample in out.values():
+            sample.sort()
+        return out
 
     async def transaction_ids(
         self, user_id: UserID, device_id: str, event_ids: Collection[EventID]
@@ -160,6 +174,35 @@ class SyncStore:
             )
             out.update((EventID(r.event_id), r.txn_id) for r in rows if r.txn_id is not None)
         return out
+
+
+def _latest_part(n: int) -> Subquery:
+    """The newest events of the chunk's `n`th room (bind parameter `room_{n}`)."""
+    c = events.c
+    return (
+        select(c.room_id, c.event_id, c.stream_ordering, c.state_group)
+        .where(
+            c.room_id == bindparam(f"room_{n}"),
+            c.stream_ordering <= bindparam("until"),
+            c.outlier.is_(False),
+            c.rejected_reason.is_(None),
+        )
+        .order_by(c.stream_ordering.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .subquery()
+    )
+
+
+def _sample_part(n: int) -> Subquery:
+    """The first members of the chunk's `n`th room (bind parameter `room_{n}`)."""
+    c = room_memberships.c
+    return (
+        select(c.room_id, c.user_id, c.membership)
+        .where(c.room_id == bindparam(f"room_{n}"))
+        .order_by(c.user_id)
+        .limit(HERO_SAMPLE)
+        .subquery()
+    )
 
 
 class FilterStore:

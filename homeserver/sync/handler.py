@@ -15,6 +15,7 @@ from typing import Any
 from homeserver.account_data import AccountData
 from homeserver.filters import RoomEventFilter
 from homeserver.ids import DeviceID, RoomID, UserID
+from homeserver.lru import Lru
 from homeserver.notifier import Notifier, Stream
 from homeserver.push.unread import ZERO, main_and_threads
 from homeserver.storage.account_data import AccountDataChange, AccountDataStore
@@ -30,6 +31,8 @@ __all__ = ["Poll", "SyncHandler", "SyncRequest"]
 
 MAX_TIMEOUT_MS = 5 * 60 * 1000
 TO_DEVICE_LIMIT = 100
+MAX_CACHED_ACCOUNT_DATA = 10_000  # users
+MAX_EMPTY_INBOXES = 100_000  # devices
 PUSH_RULES = "m.push_rules"
 
 
@@ -73,8 +76,19 @@ class SyncHandler:
         self._sources = sources
         self._memberships = PerUserCache(notifier, Stream.ROOMS, store.memberships)
         self._ignored_users = PerUserCache(notifier, Stream.ACCOUNT_DATA, ignored.ignored_users)
+        # All of a user's account data, for initial syncs (a client that restarts, a socket
+        # that reconnects without a token): kept while the notifier saw no change of theirs.
+        self._all_account_data = PerUserCache(
+            notifier,
+            Stream.ACCOUNT_DATA,
+            lambda user: account_data.changes_since(user, 0),
+            MAX_CACHED_ACCOUNT_DATA,
+        )
         # Per device: the last to-device position delivered and not yet acknowledged.
         self._to_device_unacked: dict[tuple[UserID, str], int] = {}
+        # Per device: a position at which its inbox was empty (nothing to read while the
+        # notifier saw no message for the user since).
+        self._to_device_empty: Lru[tuple[UserID, str], int] = Lru(MAX_EMPTY_INBOXES)
 
     def current_token(self) -> SyncToken:
         return SyncToken.of(self._notifier.positions)
@@ -248,8 +262,11 @@ class SyncHandler:
     async def _account_changes(
         self, user_id: UserID, since: SyncToken | None, now: SyncToken
     ) -> list[AccountDataChange]:
-        start = since.account_data if since else 0
-        if since is not None and not self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, start):
+        if since is None:
+            everything = await self._all_account_data.get(user_id)
+            return [c for c in everything if c.stream_id <= now.account_data]
+        start = since.account_data
+        if not self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, start):
             return []
         return await self._account_data.changes_since(user_id, start, now.account_data)
 
@@ -300,19 +317,20 @@ class SyncHandler:
         device = (req.user_id, req.device_id)
         unacked = self._to_device_unacked.get(device)
         acknowledges = unacked is not None and start >= unacked
-        if (
-            since is not None
-            and not acknowledges
-            and not self._notifier.changed_since(Stream.TO_DEVICE, req.user_id, start)
-        ):
+        changed = self._notifier.changed_since
+        if since is not None and not acknowledges and not changed(Stream.TO_DEVICE, req.user_id, start):
+            return [], now.to_device
+        empty_at = self._to_device_empty.get(device) if unacked is None else None
+        if empty_at is not None and not changed(Stream.TO_DEVICE, req.user_id, empty_at):
             return [], now.to_device
         messages, position = await self._sources.to_device.for_sync(
             req.user_id, req.device_id, start, now.to_device, TO_DEVICE_LIMIT
         )
         if messages:
             self._to_device_unacked[device] = position
-        else:
+        else:  # acknowledged up to `start`, nothing after it up to `position`: an empty inbox
             self._to_device_unacked.pop(device, None)
+            self._to_device_empty.put(device, position)
         return messages, position
 
     async def _device_lists(

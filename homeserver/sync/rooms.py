@@ -39,6 +39,7 @@ MAX_HEROES = 5
 MAX_MEMBER_WALK = 20
 MAX_CACHED_SUMMARIES = 50_000
 MAX_ENCODED_EVENTS = 20_000
+MAX_CACHED_LATEST = 20_000  # (room, count) entries
 STRIPPED_STATE = (
     ("m.room.create", ""),
     ("m.room.join_rules", ""),
@@ -52,6 +53,8 @@ STRIPPED_STATE = (
 
 # A room's member counts, hero candidates, and the room position they were read at.
 _SummaryEntry = tuple[dict[str, int], list[tuple[UserID, str]], int]
+# The room position a room's newest events were read up to, and those events.
+_LatestEntry = tuple[int, list[StreamEvent]]
 
 
 class RoomSections:
@@ -74,6 +77,7 @@ class RoomSections:
         # room -> (member counts, hero candidates, room position they were read at)
         self._encoded = EncodedEvents()
         self._summary_cache: Lru[RoomID, _SummaryEntry] = Lru(MAX_CACHED_SUMMARIES)
+        self._latest_cache: Lru[tuple[RoomID, int], _LatestEntry] = Lru(MAX_CACHED_LATEST)
         notifier.add_listener(recent.on_event)
         notifier.add_listener(self._on_event)
 
@@ -105,8 +109,11 @@ class RoomSections:
         events, transaction IDs, bundles and summaries each in one batch."""
         limit = timeline_limit(req.filter.room.timeline)
         room_ids = [m.room_id for m in joined]
-        latest = await self._store.latest_events(room_ids, until, limit + 1)
+        latest = await self._latest_events(room_ids, until, limit + 1)
         fetched = await self._events.get_events([r.event_id for rows in latest.values() for r in rows])
+        groups = await self._events.state_ids_at_groups(
+            {g for rows in latest.values() if len(rows) > limit and (g := rows[0].state_group) is not None}
+        )
         timelines: dict[RoomID, list[Event]] = {}
         states: dict[RoomID, dict[StateKey, EventID]] = {}
         limited_rooms: set[RoomID] = set()
@@ -126,7 +133,7 @@ class RoomSections:
             if before is None:
                 states[m.room_id] = {}  # the timeline starts with the room
             elif before.state_group is not None:
-                states[m.room_id] = await self._events.state_ids_at_group(before.state_group)
+                states[m.room_id] = groups[before.state_group]
             else:
                 states[m.room_id] = await self._state_at(m.room_id, before.stream)
             latest[m.room_id] = rows
@@ -149,24 +156,40 @@ class RoomSections:
         ]
         bundles = await self._aggregator.bundles(req.user_id, maybe_related)
         summaries = await self._summaries(room_ids, req.user_id)
+        shape = event_shape(req.filter)
         out: dict[RoomID, dict[str, Any]] = {}
         for m in joined:
             rows, timeline = latest[m.room_id], timelines[m.room_id]
             if ignored:
                 timeline = [e for e in timeline if e.sender not in ignored or e.is_state]
             limited = m.room_id in limited_rooms
-            section = _section(
-                timeline,
-                state_events[m.room_id],
-                txns,
-                bundles,
-                limited=limited,
-                shape=event_shape(req.filter),
+            section = self._section(
+                timeline, state_events[m.room_id], txns, bundles, limited=limited, shape=shape
             )
             if rows:
                 section["timeline"]["prev_batch"] = _prev_batch(timeline, rows[0].stream)
             section["summary"] = summaries[m.room_id]
             out[m.room_id] = section
+        return out
+
+    async def _latest_events(
+        self, room_ids: Sequence[RoomID], until: int, count: int
+    ) -> dict[RoomID, list[StreamEvent]]:
+        """Each room's newest `count` events up to `until` (SyncStore.latest_events): those of
+        a room with no event since they were read (every event is notified) come from memory."""
+        out: dict[RoomID, list[StreamEvent]] = {}
+        stale: list[RoomID] = []
+        for room_id in room_ids:
+            hit = self._latest_cache.get((room_id, count))
+            if hit is None or hit[0] > until or self._notifier.changed_since(Stream.ROOMS, room_id, hit[0]):
+                stale.append(room_id)
+            else:
+                out[room_id] = hit[1]
+        if stale:
+            read = await self._store.latest_events(stale, until, count)
+            for room_id, rows in read.items():
+                self._latest_cache.put((room_id, count), (until, rows))
+            out.update(read)
         return out
 
     def _known_from_recent(
@@ -203,14 +226,7 @@ class RoomSections:
         bundles = await self._aggregator.bundles(
             req.user_id, [e for e in timeline if e.event_id in related or e.replaces_state is not None]
         )
-        section = _section([], [], {}, {}, limited=False, shape=None)
-        now, shape = now_ms(), event_shape(req.filter)
-        section["timeline"]["events"] = [
-            _client(e, txns, bundles.get(e.event_id), shape)
-            if e.event_id in txns or e.event_id in bundles or shape is not None
-            else self._encoded.fragment(e, now)
-            for e in timeline
-        ]
+        section = self._section(timeline, [], txns, bundles, limited=False, shape=event_shape(req.filter))
         if recent:
             section["timeline"]["prev_batch"] = _prev_batch(timeline, recent[0].stream)
         if any(e.type == "m.room.member" for e in timeline):
@@ -247,12 +263,51 @@ class RoomSections:
             req.user_id, req.device_id, [e.event_id for e in timeline if e.sender == req.user_id]
         )
         bundles = await self._aggregator.bundles(req.user_id, timeline)
-        section = _section(timeline, state, txns, bundles, limited=limited, shape=event_shape(req.filter))
+        section = self._section(
+            timeline, state, txns, bundles, limited=limited, shape=event_shape(req.filter)
+        )
         if rows:
             section["timeline"]["prev_batch"] = _prev_batch(timeline, rows[0].stream)
         if since is None or any(e.type == "m.room.member" for e in timeline):
             section["summary"] = await self._summary(m.room_id, req.user_id)
         return section
+
+    def _section(
+        self,
+        timeline: Sequence[Event],
+        state: Sequence[Event],
+        txns: Mapping[EventID, str],
+        bundles: Mapping[EventID, Mapping[str, Any]],
+        *,
+        limited: bool,
+        shape: EventShape | None,
+    ) -> dict[str, Any]:
+        now = now_ms()
+        return {
+            "timeline": {
+                "events": [
+                    self._render(e, txns.get(e.event_id), bundles.get(e.event_id), shape, now)
+                    for e in timeline
+                ],
+                "limited": limited,
+            },
+            "state": {"events": [self._render(e, None, None, shape, now) for e in state]},
+            "ephemeral": {"events": []},
+        }
+
+    def _render(
+        self,
+        event: Event,
+        txn_id: str | None,
+        bundle: Mapping[str, Any] | None,
+        shape: EventShape | None,
+        now: int,
+    ) -> Any:
+        """An event as this response sends it: the encoding shared by every response unless
+        it carries relations or the filter reshapes it."""
+        if bundle or shape is not None:
+            return _client(event, txn_id, bundle, shape)
+        return self._encoded.fragment(event, now, txn_id)
 
     async def stayed_joined(self, m: Membership, position: int) -> bool:
         """Whether the user has been joined without a break since stream `position`: their
@@ -333,8 +388,9 @@ class RoomSections:
         if stale:
             position = self._notifier.positions[Stream.ROOMS]
             counts = await self._store.member_counts(stale)
+            samples = await self._store.member_samples(stale)
             for room_id in stale:
-                entry = (counts.get(room_id, {}), await self._store.member_sample(room_id), position)
+                entry = (counts.get(room_id, {}), samples[room_id], position)
                 self._summary_cache.put(room_id, entry)
                 entries[room_id] = entry
         return {r: _summary(entries[r][0], entries[r][1], user_id) for r in room_ids}
@@ -377,18 +433,23 @@ class EncodedEvents:
     def __init__(self, size: int = MAX_ENCODED_EVENTS) -> None:
         self._cache: Lru[EventID, tuple[Event, bytes]] = Lru(size)
 
-    def fragment(self, event: Event, now: int) -> Any:
+    def fragment(self, event: Event, now: int, txn_id: str | None = None) -> Any:
+        """The event at time `now`; `txn_id`: the transaction ID its sender's device gave it,
+        for that device's responses."""
         hit = self._cache.get(event.event_id)
         if hit is None or hit[0] is not event:
             out = client_event(event, include_room_id=False, now=now)
             unsigned = out.pop("unsigned")
             if set(unsigned) != {"age"}:  # carries more (redacted_because): not shareable
-                out["unsigned"] = unsigned
+                out["unsigned"] = {"transaction_id": txn_id, **unsigned} if txn_id is not None else unsigned
                 return out
             hit = (event, orjson.dumps(out)[:-1])
             self._cache.put(event.event_id, hit)
         age = max(0, now - event.origin_server_ts)
-        return orjson.Fragment(b'%b,"unsigned":{"age":%d}}' % (hit[1], age))
+        if txn_id is None:
+            return orjson.Fragment(b'%b,"unsigned":{"age":%d}}' % (hit[1], age))
+        txn = orjson.dumps(txn_id)
+        return orjson.Fragment(b'%b,"unsigned":{"transaction_id":%b,"age":%d}}' % (hit[1], txn, age))
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,36 +485,17 @@ def empty_section() -> dict[str, Any]:
     }
 
 
-def _section(
-    timeline: Sequence[Event],
-    state: Sequence[Event],
-    txns: dict[EventID, str],
-    bundles: Mapping[EventID, Mapping[str, Any]],
-    *,
-    limited: bool,
-    shape: EventShape | None,
-) -> dict[str, Any]:
-    return {
-        "timeline": {
-            "events": [_client(e, txns, bundles.get(e.event_id), shape) for e in timeline],
-            "limited": limited,
-        },
-        "state": {"events": [_client(e, {}, None, shape) for e in state]},
-        "ephemeral": {"events": []},
-    }
-
-
 def _prev_batch(timeline: Sequence[Event], first_stream: int) -> str:
     depth = timeline[0].depth if timeline else 0
     return f"t{depth}_{first_stream}"
 
 
 def _client(
-    event: Event, txns: dict[EventID, str], bundle: Mapping[str, Any] | None, shape: EventShape | None
+    event: Event, txn_id: str | None, bundle: Mapping[str, Any] | None, shape: EventShape | None
 ) -> dict[str, Any]:
     unsigned = dict(bundle or {})
-    if event.event_id in txns:
-        unsigned["transaction_id"] = txns[event.event_id]
+    if txn_id is not None:
+        unsigned["transaction_id"] = txn_id
     if shape is not None:
         return shape.render(event, unsigned)
     return client_event(event, unsigned=unsigned, include_room_id=False)

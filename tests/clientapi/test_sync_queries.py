@@ -3,6 +3,7 @@ count the SQL statements the database runs while /sync answers."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,8 @@ from sqlalchemy import event
 
 from homeserver.appkeys import DATABASE
 from tests.helpers import HomeserverUnderTest
+
+NEWEST_EVENTS = "SELECT * FROM (SELECT events.room_id"  # SyncStore.latest_events
 
 
 @contextmanager
@@ -96,3 +99,88 @@ async def test_initial_sync_of_live_rooms_reads_txn_ids_and_relations_from_memor
     by_id = {e["event_id"]: e for e in body["rooms"]["join"][rooms[0]]["timeline"]["events"]}
     assert by_id[target]["unsigned"]["transaction_id"] == "t"
     assert by_id[target]["unsigned"]["m.relations"]["m.replace"]["event_id"] == edit_id
+
+
+async def test_first_initial_sync_query_count_does_not_grow_with_rooms(hs: HomeserverUnderTest) -> None:
+    """A server with nothing cached (just started) answering rooms with more events than the
+    timeline limit: each timeline is `limited` and comes with the state before it, whose
+    state groups, like the rooms' heroes, are read for all rooms at once."""
+    alice = await hs.register("alice")
+    sync_filter = '{"room":{"timeline":{"limit":3}}}'
+    txns = itertools.count()
+
+    async def add_rooms(count: int) -> None:
+        for _ in range(count):
+            room = (await alice.post("/createRoom", {"preset": "private_chat"}))["room_id"]
+            for _ in range(5):
+                body = {"msgtype": "m.text", "body": "x"}
+                await alice.put(f"/rooms/{room}/send/m.room.message/{next(txns)}", body)
+
+    async def cold_initial_sync_statements(rooms: int) -> int:
+        token = (await alice.get("/sync", params={"filter": sync_filter}))["next_batch"]
+        fresh = HomeserverUnderTest(hs.config)  # the same database, empty caches
+        await fresh.start()
+        try:
+            client = fresh.client(alice.access_token)
+            await client.get("/sync", params={"since": token, "timeout": "0"})  # presence, tokens
+            with statements(fresh) as seen:
+                body = await client.get("/sync", params={"filter": sync_filter})
+        finally:
+            await fresh.stop()
+        joined = body["rooms"]["join"]
+        assert len(joined) == rooms
+        for section in joined.values():
+            assert section["timeline"]["limited"] and len(section["timeline"]["events"]) == 3
+            assert "m.room.create" in {e["type"] for e in section["state"]["events"]}
+            assert section["summary"]["m.joined_member_count"] == 1
+        return len(seen)
+
+    await add_rooms(2)
+    with_two = await cold_initial_sync_statements(2)
+    await add_rooms(4)
+    assert await cold_initial_sync_statements(6) == with_two
+
+
+async def test_repeated_initial_sync_reads_account_data_and_inbox_from_memory(
+    hs: HomeserverUnderTest,
+) -> None:
+    """A client that starts over without a token: its account data and its device's empty
+    inbox are known from the last initial sync until the notifier reports a change."""
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    await alice.put(f"/user/{alice.user_id}/account_data/org.example.a", {"n": 1})
+    await alice.get("/sync")
+    with statements(hs) as seen:
+        body = await alice.get("/sync")
+    assert not [s for s in seen if "account_data" in s or "device_inbox" in s]
+    assert {"type": "org.example.a", "content": {"n": 1}} in body["account_data"]["events"]
+    assert body["to_device"]["events"] == []
+
+    await alice.put(f"/user/{alice.user_id}/account_data/org.example.a", {"n": 2})
+    message = {"messages": {alice.user_id: {alice.device_id: {"k": "v"}}}}
+    await bob.put("/sendToDevice/m.test/t1", message)
+    body = await alice.get("/sync")
+    assert {"type": "org.example.a", "content": {"n": 2}} in body["account_data"]["events"]
+    assert body["to_device"]["events"] == [{"sender": bob.user_id, "type": "m.test", "content": {"k": "v"}}]
+    # Delivered, not yet acknowledged (no sync from its token): a fresh start gets it again.
+    assert (await alice.get("/sync"))["to_device"]["events"] == body["to_device"]["events"]
+
+
+async def test_repeated_initial_sync_reads_the_newest_events_of_unchanged_rooms_from_memory(
+    hs: HomeserverUnderTest,
+) -> None:
+    alice = await hs.register("alice")
+    quiet = (await alice.post("/createRoom", {"preset": "private_chat"}))["room_id"]
+    busy = (await alice.post("/createRoom", {"preset": "private_chat"}))["room_id"]
+    await alice.get("/sync")
+    with statements(hs) as seen:
+        await alice.get("/sync")
+    assert not [s for s in seen if NEWEST_EVENTS in " ".join(s.split())]
+
+    sent = await alice.put(f"/rooms/{busy}/send/m.room.message/1", {"msgtype": "m.text", "body": "new"})
+    with statements(hs) as seen:
+        body = await alice.get("/sync")
+    newest = [s for s in seen if NEWEST_EVENTS in " ".join(s.split())]
+    assert len(newest) == 1 and "UNION" not in newest[0]  # for one room: the one that changed
+    joined = body["rooms"]["join"]
+    assert joined[busy]["timeline"]["events"][-1]["event_id"] == sent["event_id"]
+    assert joined[quiet]["timeline"]["events"][-1]["type"] != "m.room.message"

@@ -67,3 +67,20 @@ def test_the_cache_is_bounded() -> None:
         )
         cache.fragment(event, 10**13)
     assert len(cache._cache) == 2
+
+
+def test_the_senders_device_gets_its_transaction_id_with_the_shared_bytes() -> None:
+    cache, event = EncodedEvents(), message("hello")
+    plain = encoded(cache.fragment(event, TS + 10))
+    own = encoded(cache.fragment(event, TS + 10, 'tx "1"'))
+    assert own == client_event(
+        event, unsigned={"transaction_id": 'tx "1"'}, include_room_id=False, now=TS + 10
+    )
+    assert plain["unsigned"] == {"age": 10}
+
+
+def test_a_redacted_event_keeps_its_transaction_id() -> None:
+    redacted = message("x", unsigned={"redacted_because": {"event_id": "$r", "type": "m.room.redaction"}})
+    out = EncodedEvents().fragment(redacted, TS, "t1")
+    assert isinstance(out, dict) and out["unsigned"]["transaction_id"] == "t1"
+    assert out["unsigned"]["redacted_because"]["event_id"] == "$r"
