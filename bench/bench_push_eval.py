@@ -11,7 +11,16 @@ Each round times the old loop and the matcher over all events, alternating which
 the figures are per event (all members) and per member, median and min over the rounds. Both
 give the same rule for every (event, member), checked before timing.
 
-Without `homeserver.push.bulk` (an older tree), only the old loop is timed."""
+Without `homeserver.push.bulk` (an older tree), only the old loop is timed.
+
+Results (2-core shared machine, load average 4.3-6.6 from other test runs, so wall times are
+noisy and CPU time is the figure to compare; three interleaved runs of 5 rounds each, the tree
+before the matcher (499291a) against cfa0399):
+    old loop, before:  CPU median 4,544-4,598 us per event (22.8-23.1 us per member)
+    EventMatcher:      CPU median 1,030-1,095 us per event (5.2-5.5 us per member), about 4.3x
+    by kind (before -> matcher, CPU us per event): plain 4,854-5,008 -> 1,083-1,132;
+    m.mentions of one 3,337-3,469 -> 677-744; name in body 4,779-4,864 -> 1,037-1,103;
+    plain with an empty m.mentions (current clients, not in the mix) 2,980-3,031 -> 377-387."""
 
 from __future__ import annotations
 
