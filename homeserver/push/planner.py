@@ -132,10 +132,12 @@ class PushPlanner:
         """Each local member's outcome (not the sender's), and a local invitee's."""
         context = RoomContext(state.version, len(state.joined), state.power_levels, state.create)
         matcher = EventMatcher(event, context)
+        names = state.local_names
         members = []
-        for user_id in state.local_names:
+        for user_id in names:
             if user_id != event.sender:
-                members.append((user_id, await self._outcome(matcher, event, user_id, state)))
+                rules = self._cached_rules(user_id) or await self._user_rules(user_id)
+                members.append((user_id, self._outcome(matcher, event, user_id, rules, names.get(user_id))))
         target = event.state_key
         invited = None
         if (
@@ -143,18 +145,19 @@ class PushPlanner:
             and event.membership == "invite"
             and target
             and self._states.is_local(target)
-            and target not in state.local_names
+            and target not in names
         ):  # spec: .m.rule.invite_for_me
-            invited = UserOutcome(UserID(target), await self._outcome(matcher, event, UserID(target), state))
+            invitee = UserID(target)
+            rules = self._cached_rules(invitee) or await self._user_rules(invitee)
+            invited = UserOutcome(invitee, self._outcome(matcher, event, invitee, rules, None))
         return members, invited
 
-    async def _outcome(
-        self, matcher: EventMatcher, event: Event, user_id: UserID, state: RoomPushState
+    def _outcome(
+        self, matcher: EventMatcher, event: Event, user_id: UserID, rules: _UserRules, name: str | None
     ) -> Outcome | None:
-        rules = self._cached_rules(user_id) or await self._user_rules(user_id)
         if event.sender in rules.ignored:
             return None  # spec: "Ignoring Users", no notifications from them
-        rule = matcher.first_match(user_id, rules.evaluator, state.local_names.get(user_id))
+        rule = matcher.first_match(user_id, rules.evaluator, name)
         if rule is None or not rule.result.notify:
             return None
         return self._outcome_of(rule.actions, rule.result.highlight)
