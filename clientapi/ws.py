@@ -19,10 +19,11 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from clientapi.middleware import authenticate, bearer_token, maybe_requester, optional_auth
 from clientapi.responses import dumps
@@ -57,10 +58,13 @@ DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
 @dataclass(frozen=True)
 class WsSettings:
     auth_timeout_s: float = 10.0  # for the first-frame auth
-    heartbeat_s: float = 30.0  # ping an idle socket this often; close it without a pong
+    # Ping a socket we heard nothing from for this long; drop it if it then stays silent
+    # (no pong) as long again.
+    heartbeat_s: float = 30.0
     close_timeout_s: float = 5.0  # wait this long for the client's close frame
-    # Each wait for news lasts at most this long; each wait marks the user active, as a
-    # /sync does, so it stays under presence's idle timeout (5 min) to keep them online.
+    # An idle socket pulls at least this often (plus up to 1/KEEPALIVE_SWEEPS of it); each
+    # pull marks the user active, as a /sync does, so it stays under presence's idle timeout
+    # (5 min) to keep them online.
     poll_ms: int = 4 * 60 * 1000
     # The kernel's send buffer per socket (None: the kernel's own autotuning, up to MiBs):
     # what a client that stops reading can leave queued in the kernel, stale, before the
@@ -68,6 +72,7 @@ class WsSettings:
     send_buffer_bytes: int | None = 256 * 1024
 
 
+KEEPALIVE_SWEEPS = 8  # per poll interval: one timer for all sockets, not one each
 WS_SETTINGS: web.AppKey[WsSettings] = web.AppKey("ws_settings")
 WS_CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 
@@ -76,7 +81,40 @@ def install(app: web.Application) -> None:
     app[WS_SETTINGS] = WsSettings()
     app[WS_CONNECTIONS] = set()
     app.router.add_get(PATH, websocket_sync)
+    app.cleanup_ctx.append(_sweeps)
     app.on_shutdown.append(_close_all)
+
+
+async def _sweeps(app: web.Application) -> AsyncIterator[None]:
+    sweepers = [asyncio.create_task(_sweep_forever(app)), asyncio.create_task(_heartbeats(app))]
+    yield
+    for sweeper in sweepers:
+        sweeper.cancel()
+    await asyncio.gather(*sweepers, return_exceptions=True)
+
+
+async def _heartbeats(app: web.Application) -> None:
+    """aiohttp's heartbeat, for all sockets in one task: its own is two timers per socket
+    (~0.5 KiB each while armed)."""
+    while True:
+        await asyncio.sleep(app[WS_SETTINGS].heartbeat_s)
+        for conn in [*app[WS_CONNECTIONS]]:  # a copy: pings await (without a pause, see heartbeat)
+            try:
+                await conn.heartbeat()
+            except Exception:  # one socket's failure must not end the heartbeats of all
+                log.exception("WebSocket heartbeat failed")
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    """Pull for every idle socket whose last pull is a poll interval old: one task for all
+    sockets, where a timer each would cost ~0.5 KiB per socket."""
+    loop = asyncio.get_running_loop()
+    while True:
+        poll_s = app[WS_SETTINGS].poll_ms / 1000
+        await asyncio.sleep(poll_s / KEEPALIVE_SWEEPS)
+        now = loop.time()
+        for conn in app[WS_CONNECTIONS]:  # keep_alive only starts tasks: the set stays as it is
+            conn.keep_alive(now, poll_s)
 
 
 async def _close_all(app: web.Application) -> None:
@@ -96,7 +134,8 @@ async def websocket_sync(request: web.Request) -> web.StreamResponse:
     settings = request.app[WS_SETTINGS]
     max_bytes = request.app[CONFIG].max_request_body_bytes
     ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat_s,
+        heartbeat=None,  # our own, see _heartbeats
+        autoping=False,  # pings and pongs come to us: a pong is what the heartbeat waits for
         timeout=settings.close_timeout_s,
         max_msg_size=2 * max_bytes,  # past it aiohttp closes with 1009; up to it, M_TOO_LARGE
         compress=False,  # a deflate context costs ~300 KiB per socket
@@ -116,11 +155,14 @@ async def websocket_sync(request: web.Request) -> web.StreamResponse:
             return ws
         conn = Connection(request, ws, token, who, max_bytes)
         request.app[WS_CONNECTIONS].add(conn)
+        presence = request.app[PRESENCE]
+        counted = presence.sync_started(who.user_id, query.set_presence)  # online while open
         try:
-            with request.app[PRESENCE].syncing(who.user_id, query.set_presence):  # online while open
-                await conn.run(query, sync_filter)
+            await conn.run(query, sync_filter)
         finally:
             request.app[WS_CONNECTIONS].discard(conn)
+            if counted:
+                presence.sync_ended(who.user_id)
     except ConnectionError:
         pass  # the client went away while we were writing to it
     except Exception:
@@ -142,7 +184,8 @@ async def _first_frame_auth(
     """The token of a first frame `{"type": "auth", "access_token": ...}` and its requester
     (acked), or None once the socket is closed with 4401."""
     try:
-        msg = await ws.receive(timeout=timeout_s)
+        async with asyncio.timeout(timeout_s):
+            msg = await _receive(ws)
     except TimeoutError:
         await ws.close(code=CLOSE_UNAUTHORIZED, message=b"No auth frame in time")
         return None
@@ -168,6 +211,17 @@ async def _first_frame_auth(
     return token, who
 
 
+async def _receive(ws: web.WebSocketResponse) -> WSMessage:
+    """The next message that is not a ping or a pong; pings are answered (autoping is off)."""
+    while True:
+        msg = await ws.receive()
+        if msg.type is WSMsgType.PING:
+            with contextlib.suppress(ConnectionError):
+                await ws.pong(msg.data)
+        elif msg.type is not WSMsgType.PONG:
+            return msg
+
+
 async def _filter_or_close(
     request: web.Request, ws: web.WebSocketResponse, who: Requester, given: SyncFilter | str
 ) -> SyncFilter | None:
@@ -186,19 +240,22 @@ class Connection:
     pump task that runs only while there is news: it pulls what changed since the last
     frame it wrote, writes it, waits until the socket has drained, and pulls again; once
     nothing is new it registers a `Watch` with the notifier and ends. The watch starts the
-    next pump. An idle socket thus holds a watch and one timer (presence), not a parked task."""
+    next pump, and so does the app's keep-alive sweep once a poll interval has passed (it
+    keeps the user's presence online). An idle socket thus holds a watch: no task, no timer,
+    and no reference to its last pump's finished task."""
 
     __slots__ = (
         "_filter",
         "_full_state",
+        "_heard",
         "_last_pump",
         "_max_bytes",
+        "_pinged",
         "_pump",
         "_pusher_closes",
         "_query",
         "_request",
         "_since",
-        "_timer",
         "_token",
         "_watch",
         "who",
@@ -221,8 +278,9 @@ class Connection:
         self._pusher_closes = False  # the pusher is closing the socket: let it finish
         self._pump: asyncio.Task[None] | None = None
         self._watch: Watch | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._last_pump = 0.0  # loop time the last pump started (presence keep-alive)
+        self._heard = True  # a frame came in since the last heartbeat
+        self._pinged = False  # the last heartbeat sent a ping, unanswered yet
 
     @property
     def transport(self) -> asyncio.Transport | None:
@@ -230,42 +288,44 @@ class Connection:
 
     @property
     def pump(self) -> asyncio.Task[None] | None:
-        """The task writing frames now, or the last one (done once the socket is idle)."""
+        """The task writing frames now; None while the socket is idle."""
         return self._pump
 
     @property
     def parked(self) -> bool:
         """Idle: watching the notifier for news, with no task of its own."""
-        return self._watch is not None and (self._pump is None or self._pump.done())
+        return self._watch is not None and self._pump is None
 
     async def run(self, query: SyncQuery, sync_filter: SyncFilter) -> None:
+        """Answer requests in order until the socket closes (in this coroutine: one frame
+        less held per socket than a loop of its own)."""
         self._query, self._filter = query, sync_filter
         self._since, self._full_state = query.since, query.full_state
         self._start_pump()
         try:
-            await self._serve()
+            while True:
+                msg = await self.ws.receive()
+                self._heard = True
+                if msg.type is WSMsgType.PING:
+                    await self.ws.pong(msg.data)
+                    continue
+                if msg.type is WSMsgType.PONG:
+                    continue
+                if msg.type not in DATA:
+                    return  # closing, closed, or an error aiohttp has already closed for
+                answer = await self._answer(msg.data)
+                if answer is None or not await self._write(answer):
+                    return
         finally:
             if self._watch is not None:
                 self._request.app[NOTIFIER].unwatch(self._watch)
-            if self._timer is not None:
-                self._timer.cancel()
-            self._watch = self._timer = None
+                self._watch = None
             pump = self._pump
             if pump is not None:
                 if not self._pusher_closes:
                     pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await pump
-
-    async def _serve(self) -> None:
-        """Answer requests in order until the socket closes."""
-        while True:
-            msg = await self.ws.receive()
-            if msg.type not in DATA:
-                return  # closing, closed, or an error aiohttp has already closed for
-            answer = await self._answer(msg.data)
-            if answer is None or not await self._write(answer):
-                return
 
     async def _answer(self, data: bytes | str) -> bytes | None:
         """The ack or error frame for one request; None once the socket is closed."""
@@ -325,7 +385,7 @@ class Connection:
     def _start_pump(self) -> None:
         """Called by the watch or the keep-alive timer: pull and write what is new."""
         self._watch = None
-        if self.ws.closed or (self._pump is not None and not self._pump.done()):
+        if self.ws.closed or self._pump is not None:
             return
         self._last_pump = asyncio.get_running_loop().time()
         self._pump = asyncio.create_task(self._push())
@@ -355,6 +415,8 @@ class Connection:
             log.exception("WebSocket sync frame failed")
             self._pusher_closes = True
             await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal server error")
+        finally:
+            self._pump = None  # a finished task kept for nothing costs ~0.6 KiB per socket
 
     def _sync_request(self) -> SyncRequest:
         who, query = self.who, self._query
@@ -371,27 +433,32 @@ class Connection:
             app[NOTIFIER].unwatch(watch)
             return False
         self._watch = watch
-        if self._timer is None:
-            self._arm_keepalive()
         return True
 
-    def _arm_keepalive(self) -> None:
-        """Pull at least every poll interval, as a /sync client would: it keeps the user's
-        presence online. One timer per socket, re-armed from the last pump, not per frame."""
-        loop = asyncio.get_running_loop()
-        poll_s, now = self._request.app[WS_SETTINGS].poll_ms / 1000, loop.time()
-        due = self._last_pump + poll_s
-        self._timer = loop.call_at(due if due > now else now + poll_s, self._keepalive)
-
-    def _keepalive(self) -> None:
-        self._timer = None
-        if self.ws.closed:
+    async def heartbeat(self) -> None:
+        """Called every heartbeat interval: ping a socket that sent nothing since the last
+        call, and drop one that left the last ping unanswered (as aiohttp's heartbeat would:
+        the transport is closed, the reader sees the socket end)."""
+        heard, self._heard = self._heard, False
+        if heard:
+            self._pinged = False
             return
-        poll_s = self._request.app[WS_SETTINGS].poll_ms / 1000
-        if self._watch is not None and asyncio.get_running_loop().time() - self._last_pump >= poll_s:
+        transport = self.transport
+        if transport is None or self.ws.closed:
+            return
+        if self._pinged:
+            transport.close()
+        elif transport.get_write_buffer_size() == 0:  # else the ping could wait for a drain
+            self._pinged = True
+            with contextlib.suppress(ConnectionError):
+                await self.ws.ping()
+
+    def keep_alive(self, now: float, poll_s: float) -> None:
+        """Pull now if idle since `poll_s` (loop time `now`), as a /sync client's next request
+        would: it keeps the user's presence online. Called by the app's keep-alive sweep."""
+        if self._watch is not None and now - self._last_pump >= poll_s and not self.ws.closed:
             self._request.app[NOTIFIER].unwatch(self._watch)
             self._start_pump()
-        self._arm_keepalive()
 
     async def _write_frame(self, body: dict[str, Any]) -> None:
         """Check the token (a logged-out device's socket is closed), then write `body`."""

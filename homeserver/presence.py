@@ -118,20 +118,29 @@ class Presence:
     def syncing(self, user_id: UserID, set_presence: str) -> Iterator[None]:
         """While a /sync request or a WebSocket of the user lasts. A client syncing with
         `set_presence=offline` does not keep them online."""
-        if set_presence == OFFLINE:
-            yield
-            return
-        self._syncs[user_id] = self._syncs.get(user_id, 0) + 1
-        self._sync_ended.pop(user_id, None)
+        counted = self.sync_started(user_id, set_presence)
         try:
             yield
         finally:
-            left = self._syncs[user_id] - 1
-            if left:
-                self._syncs[user_id] = left
-            else:
-                del self._syncs[user_id]
-                self._sync_ended[user_id] = self.clock()
+            if counted:
+                self.sync_ended(user_id)
+
+    def sync_started(self, user_id: UserID, set_presence: str) -> bool:
+        """`syncing` without a generator and its context manager, for what lasts long (an
+        open WebSocket: ~0.4 KiB less per socket). True if counted: then call `sync_ended`."""
+        if set_presence == OFFLINE:
+            return False
+        self._syncs[user_id] = self._syncs.get(user_id, 0) + 1
+        self._sync_ended.pop(user_id, None)
+        return True
+
+    def sync_ended(self, user_id: UserID) -> None:
+        left = self._syncs[user_id] - 1
+        if left:
+            self._syncs[user_id] = left
+        else:
+            del self._syncs[user_id]
+            self._sync_ended[user_id] = self.clock()
 
     async def mark_offline(self) -> int:
         """Write "offline" for users whose last sync here ended OFFLINE_AFTER_MS ago, and for

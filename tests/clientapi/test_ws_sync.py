@@ -13,12 +13,13 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp import WSCloseCode
 
 from clientapi.ws import WS_CONNECTIONS, WS_SETTINGS, Connection
 from homeserver import clock
 from homeserver.config import Config
 from tests.clientapi.room_helpers import event_count, send_text
-from tests.clientapi.ws_helpers import SyncSocket, sync_socket, timeline, ws_url
+from tests.clientapi.ws_helpers import WAIT_S, SyncSocket, sync_socket, timeline, ws_url
 from tests.helpers import DEFAULT_PASSWORD, HomeserverUnderTest, MatrixClient
 
 
@@ -501,10 +502,12 @@ async def test_oversized_frame_is_an_error_and_a_huge_one_closes_1009(hs: Homese
 
 async def _idle_connection(hs: HomeserverUnderTest) -> Connection:
     """The server side of the only open socket, once its pump has ended (it parks itself
-    after writing the newest frame and finding nothing more)."""
+    after writing the newest frame and finding nothing more, and lets go of the task)."""
     (conn,) = hs.app[WS_CONNECTIONS]
-    assert conn.pump is not None
-    await asyncio.wait_for(conn.pump, 5)
+    pump = conn.pump
+    if pump is not None:
+        await asyncio.wait_for(pump, 5)
+    assert conn.pump is None
     return conn
 
 
@@ -521,8 +524,8 @@ async def test_idle_socket_holds_no_task_and_news_wakes_it(hs: HomeserverUnderTe
 
 
 async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The keep-alive pull (it keeps the user's presence online) comes from a timer, as a
-    /sync client's next request would."""
+    """The keep-alive pull (it keeps the user's presence online) comes from the app's sweep,
+    as a /sync client's next request would."""
     server = HomeserverUnderTest(config)
     server.app[WS_SETTINGS] = dataclasses.replace(server.app[WS_SETTINGS], poll_ms=20)
     pulls = asyncio.Queue[None]()
@@ -546,3 +549,69 @@ async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch
             assert presence["presence"] == "online"
     finally:
         await server.stop()
+
+
+# --- heartbeats -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def heartbeat_hs(config: Config) -> AsyncIterator[HomeserverUnderTest]:
+    """A server that pings a socket silent for a moment."""
+    server = HomeserverUnderTest(config)
+    server.app[WS_SETTINGS] = dataclasses.replace(server.app[WS_SETTINGS], heartbeat_s=0.02)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def _next_answering_pings(ws: SyncSocket) -> tuple[dict[str, Any], int]:
+    """The next text frame, and how many pings came (and were answered) before it."""
+    pings = 0
+    while True:
+        msg = await ws.ws.receive(timeout=WAIT_S)
+        if msg.type is aiohttp.WSMsgType.PING:
+            pings += 1
+            await ws.ws.pong(msg.data)
+            continue
+        assert msg.type is aiohttp.WSMsgType.TEXT, (msg.type, msg.data)
+        return orjson.loads(msg.data), pings
+
+
+async def test_heartbeat_keeps_a_socket_that_answers_pings(heartbeat_hs: HomeserverUnderTest) -> None:
+    bob = await heartbeat_hs.register("bob")
+    async with sync_socket(bob, autoping=False) as ws:
+        frame, _ = await _next_answering_pings(ws)
+        assert frame["type"] == "sync"
+        pings = 0
+        while pings < 3:  # three heartbeats, each answered
+            msg = await ws.ws.receive(timeout=WAIT_S)
+            assert msg.type is aiohttp.WSMsgType.PING, (msg.type, msg.data)
+            pings += 1
+            await ws.ws.pong(msg.data)
+        await ws.send_raw(orjson.dumps({"type": "ping", "id": "alive"}))
+        ack, _ = await _next_answering_pings(ws)
+        assert (ack["type"], ack["id"]) == ("ack", "alive")
+
+
+async def test_heartbeat_drops_a_socket_that_leaves_a_ping_unanswered(
+    heartbeat_hs: HomeserverUnderTest,
+) -> None:
+    bob = await heartbeat_hs.register("bob")
+    async with sync_socket(bob, autoping=False) as ws:
+        frame, _ = await _next_answering_pings(ws)
+        assert frame["type"] == "sync"
+        msg = await ws.ws.receive(timeout=WAIT_S)
+        assert msg.type is aiohttp.WSMsgType.PING  # not answered
+        assert await ws.closed() == WSCloseCode.ABNORMAL_CLOSURE
+
+
+async def test_a_ping_before_the_auth_frame_is_answered(hs: HomeserverUnderTest) -> None:
+    bob = await hs.register("bob")
+    async with sync_socket(bob, header_auth=False, autoping=False) as ws:
+        await ws.ws.ping(b"early")
+        pong = await ws.ws.receive(timeout=WAIT_S)
+        assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"early")
+        await ws.send_raw(orjson.dumps({"type": "auth", "id": 1, "access_token": bob.access_token}))
+        assert (await ws.reply())["type"] == "ack"

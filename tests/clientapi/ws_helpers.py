@@ -89,10 +89,12 @@ async def sync_socket(
     *,
     header_auth: bool = True,
     rcvbuf: int | None = None,
+    autoping: bool = True,
 ) -> AsyncIterator[SyncSocket]:
     """A socket of its own (own session, so it can be killed), authenticated by header or,
     with `header_auth=False`, not at all (the test sends the auth frame). `rcvbuf`: a small
-    kernel receive buffer, set before connecting, for a client that reads slowly."""
+    kernel receive buffer, set before connecting, for a client that reads slowly.
+    `autoping=False`: the server's pings reach the test, which answers them or not."""
 
     def small_buffer_socket(addr_info: Any) -> socket.socket:
         family, kind, proto, _, _ = addr_info
@@ -104,7 +106,9 @@ async def sync_socket(
     headers = {"Authorization": f"Bearer {client.access_token}"} if header_auth else {}
     connector = aiohttp.TCPConnector(socket_factory=small_buffer_socket)
     async with aiohttp.ClientSession(connector=connector) as session:
-        ws = await session.ws_connect(ws_url(client, params), headers=headers, max_msg_size=0, autoping=True)
+        ws = await session.ws_connect(
+            ws_url(client, params), headers=headers, max_msg_size=0, autoping=autoping
+        )
         try:
             yield SyncSocket(ws)
         finally:
