@@ -33,7 +33,7 @@ UNION_CHUNK = 100  # rooms per UNION ALL statement (SQLite allows 500 terms)
 HERO_SAMPLE = 51
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StreamEvent:
     event_id: EventID
     stream: int

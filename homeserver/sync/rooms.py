@@ -39,7 +39,7 @@ MAX_HEROES = 5
 MAX_MEMBER_WALK = 20
 MAX_CACHED_SUMMARIES = 50_000
 MAX_ENCODED_EVENTS = 20_000
-MAX_CACHED_LATEST = 20_000  # (room, count) entries
+MAX_CACHED_LATEST = 10_000  # (room, timeline limit) entries, each up to MAX_TIMELINE_LIMIT + 1 rows
 STRIPPED_STATE = (
     ("m.room.create", ""),
     ("m.room.join_rules", ""),
