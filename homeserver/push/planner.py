@@ -9,7 +9,6 @@ event. After the commit the listeners (unread counts, pusher delivery) are told.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -32,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RULES_CACHE_SIZE: Final = 20_000
 CommitListener = Callable[[Sequence[EventToPersist]], None]
+Group = tuple[Outcome | None, list[UserID]]  # an outcome and the members who get it
 
 
 def thread_of(event: Event | dict[str, Any]) -> str:
@@ -105,13 +105,13 @@ class PushPlanner:
     async def _plan_event(self, event: Event, state: RoomPushState) -> PushPlan | None:
         joined, left = self._membership_change(event, state)
         try:
-            members, invited = await self._evaluate(event, state)
+            groups, invited = await self._evaluate(event, state)
         except Exception:  # the event is stored all the same, and a join still counts
             log.exception("push rule evaluation failed; event stored without notifications")
-            members, invited = [], None
-        if not members and invited is None and joined is None and left is None:
+            groups, invited = [], None
+        if not groups and invited is None and joined is None and left is None:
             return None
-        return split(thread_of(event), members, invited, joined, left)
+        return plan_of(thread_of(event), groups, invited, joined, left)
 
     def _membership_change(self, event: Event, state: RoomPushState) -> tuple[UserID | None, UserID | None]:
         """The local user whose join the event is (not a change of their name or avatar), or
@@ -126,18 +126,21 @@ class PushPlanner:
             return None, UserID(target)
         return None, None
 
-    async def _evaluate(
-        self, event: Event, state: RoomPushState
-    ) -> tuple[list[tuple[UserID, Outcome | None]], UserOutcome | None]:
-        """Each local member's outcome (not the sender's), and a local invitee's."""
+    async def _evaluate(self, event: Event, state: RoomPushState) -> tuple[list[Group], UserOutcome | None]:
+        """The local members (not the sender) grouped by outcome, and a local invitee's."""
         context = RoomContext(state.version, len(state.joined), state.power_levels, state.create)
         matcher = EventMatcher(event, context)
-        names = state.local_names
-        members = []
+        names, sender = state.local_names, event.sender
+        groups: dict[int, Group] = {}  # outcomes are made once per rule: grouped by identity
         for user_id in names:
-            if user_id != event.sender:
+            if user_id != sender:
                 rules = self._cached_rules(user_id) or await self._user_rules(user_id)
-                members.append((user_id, self._outcome(matcher, event, user_id, rules, names.get(user_id))))
+                outcome = self._outcome(matcher, sender, user_id, rules, names.get(user_id))
+                group = groups.get(id(outcome))
+                if group is None:
+                    groups[id(outcome)] = (outcome, [user_id])
+                else:
+                    group[1].append(user_id)
         target = event.state_key
         invited = None
         if (
@@ -149,13 +152,13 @@ class PushPlanner:
         ):  # spec: .m.rule.invite_for_me
             invitee = UserID(target)
             rules = self._cached_rules(invitee) or await self._user_rules(invitee)
-            invited = UserOutcome(invitee, self._outcome(matcher, event, invitee, rules, None))
-        return members, invited
+            invited = UserOutcome(invitee, self._outcome(matcher, sender, invitee, rules, None))
+        return list(groups.values()), invited
 
     def _outcome(
-        self, matcher: EventMatcher, event: Event, user_id: UserID, rules: _UserRules, name: str | None
+        self, matcher: EventMatcher, sender: str, user_id: UserID, rules: _UserRules, name: str | None
     ) -> Outcome | None:
-        if event.sender in rules.ignored:
+        if sender in rules.ignored:
             return None  # spec: "Ignoring Users", no notifications from them
         rule = matcher.first_match(user_id, rules.evaluator, name)
         if rule is None or not rule.result.notify:
@@ -163,7 +166,7 @@ class PushPlanner:
         return self._outcome_of(rule.actions, rule.result.highlight)
 
     def _cached_rules(self, user_id: UserID) -> _UserRules | None:
-        cached = self._users.get(user_id)
+        cached = self._users.peek(user_id)  # peek: this runs for every member of every event
         if cached is None or self._notifier.changed_since(Stream.ACCOUNT_DATA, user_id, cached.position):
             return None
         return cached
@@ -190,19 +193,18 @@ class PushPlanner:
         return outcome
 
 
-def split(
+def plan_of(
     thread_id: str,
-    members: Sequence[tuple[UserID, Outcome | None]],
+    groups: Sequence[Group],
     invited: UserOutcome | None,
     joined: UserID | None = None,
     left: UserID | None = None,
 ) -> PushPlan:
-    """The plan: the members' most common outcome stored once, the others' each their own
-    (an invitee's always: the event's row is for joined members only)."""
-    tally = Counter(outcome for _, outcome in members)
-    common = tally.most_common(1)[0][0] if tally else None
-    own = [UserOutcome(user_id, outcome) for user_id, outcome in members if outcome != common]
+    """The plan: the largest group's outcome stored once, the others' each their own (an
+    invitee's always: the event's row is for joined members only)."""
+    largest = max(groups, key=lambda group: len(group[1]), default=(None, []))
+    common = largest[0]
+    own = [UserOutcome(u, outcome) for outcome, users in groups if outcome is not common for u in users]
     if invited is not None and invited.outcome is not None:
         own.append(invited)
-    together = tuple(user_id for user_id, outcome in members if outcome == common) if common else ()
-    return PushPlan(thread_id, common, together, tuple(own), joined, left)
+    return PushPlan(thread_id, common, tuple(largest[1]) if common else (), tuple(own), joined, left)
