@@ -371,13 +371,7 @@ def _notifications_statement(
     since, since_on = _positions(m.user_id, m.room_id, UNTHREADED)
     thread, thread_on = _positions(m.user_id, p.room_id, p.thread_id)
     from_events = (
-        select(
-            p.event_id,
-            p.room_id,
-            p.stream_ordering,
-            p.actions,
-            _read(p.stream_ordering, since, thread).label("read"),
-        )
+        select(*_listed(p, since, thread))
         .select_from(
             room_memberships.outerjoin(since, since_on)
             .join(
@@ -401,13 +395,7 @@ def _notifications_statement(
     own_since, own_since_on = _positions(x.user_id, x.room_id, UNTHREADED)
     own_thread, own_thread_on = _positions(x.user_id, x.room_id, x.thread_id)
     from_own = (
-        select(
-            x.event_id,
-            x.room_id,
-            x.stream_ordering,
-            x.actions,
-            _read(x.stream_ordering, own_since, own_thread).label("read"),
-        )
+        select(*_listed(x, own_since, own_thread))
         .select_from(
             push_user_actions.outerjoin(own_since, own_since_on).outerjoin(own_thread, own_thread_on)
         )
@@ -423,6 +411,17 @@ def _notifications_statement(
         from_own = from_own.where(x.highlight.is_(True))
     both = union_all(from_events, from_own).subquery()
     return select(both).order_by(both.c.stream_ordering.desc()).limit(limit)
+
+
+def _listed(rows: Any, since: Any, thread: Any) -> tuple[Any, ...]:
+    """NotificationRow's columns of push_events or push_user_actions rows."""
+    return (
+        rows.event_id,
+        rows.room_id,
+        rows.stream_ordering,
+        rows.actions,
+        _read(rows.stream_ordering, since, thread).label("read"),
+    )
 
 
 def _read(stream: Any, since: Any, thread: Any) -> Any:
