@@ -5,9 +5,9 @@ presence stream position of that write. Idleness is not stored: it follows from
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, func, literal, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, Row, String, bindparam, func, literal, or_, select, update
 
 from homeserver.ids import UserID
 from homeserver.storage.database import Database
@@ -91,17 +91,22 @@ class PresenceStore:
 
     async def changed_for(self, user_id: str, since: int, until: int) -> list[PresenceRow]:
         """The rows written in (since, until] of `user_id` and of the users who share a
-        joined room with them: one query over the presence stream index."""
-        rows = await self._db.fetch_all(
-            select(presence)
-            .where(
-                presence.c.stream_id > since,
-                presence.c.stream_id <= until,
-                or_(presence.c.user_id == user_id, shares_joined_room(user_id, presence.c.user_id)),
-            )
-            .order_by(presence.c.stream_id)
-        )
+        joined room with them: one query over the presence stream index (built once: every
+        sync asks it)."""
+        rows = await self._db.fetch_all(_CHANGED_FOR, {"user_id": user_id, "since": since, "until": until})
         return [_row(r) for r in rows]
+
+
+_USER: Final = bindparam("user_id", type_=String)
+_CHANGED_FOR: Final = (
+    select(presence)
+    .where(
+        presence.c.stream_id > bindparam("since", type_=BigInteger),
+        presence.c.stream_id <= bindparam("until", type_=BigInteger),
+        or_(presence.c.user_id == _USER, shares_joined_room(_USER, presence.c.user_id)),
+    )
+    .order_by(presence.c.stream_id)
+)
 
 
 def _row(row: Row[Any]) -> PresenceRow:

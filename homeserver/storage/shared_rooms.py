@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Exists, exists
+from sqlalchemy import BindParameter, ColumnElement, Exists, exists
 
 from homeserver.storage.tables import room_memberships
 
 JOIN = "join"
 
 
-def shares_joined_room(user_id: str, other: ColumnElement[Any]) -> Exists:
+def shares_joined_room(user_id: str | BindParameter[str], other: ColumnElement[Any]) -> Exists:
     """EXISTS: `other` (a column of the outer query) is joined to a room `user_id` is joined
     to. Correlated per outer row, it reads the index of the other user's rooms and one primary
     key per room, never a whole room's member list."""
