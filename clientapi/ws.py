@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from clientapi.middleware import authenticate, bearer_token, maybe_requester, optional_auth
+from clientapi.middleware import authenticate, bearer_token, error_response, long_lived, optional_requester
 from clientapi.responses import dumps
 from clientapi.routes.sync import SyncQuery, load_filter, parse_sync_query
 from clientapi.ws_requests import (
@@ -124,13 +124,20 @@ async def _close_all(app: web.Application) -> None:
     await asyncio.gather(*closing, return_exceptions=True)
 
 
-@optional_auth
+@long_lived
 async def websocket_sync(request: web.Request) -> web.StreamResponse:
     """Bad query parameters, a bad `Authorization` header or a guest are refused before the
-    upgrade, with the HTTP error /sync would give."""
-    query = parse_sync_query(request.query)
-    who = maybe_requester(request)
-    sync_filter = await load_filter(request.app, who.user_id, query.filter) if who else None
+    upgrade, with the HTTP error /sync would give (rendered here: the middlewares pass a
+    long-lived request straight on)."""
+    try:
+        query = parse_sync_query(request.query)
+        who = await optional_requester(request)
+        sync_filter = await load_filter(request.app, who.user_id, query.filter) if who else None
+    except MatrixError as e:
+        return error_response(e)
+    except Exception:
+        log.exception("WebSocket sync upgrade failed")
+        return error_response(InternalError("Internal server error"))
     settings = request.app[WS_SETTINGS]
     max_bytes = request.app[CONFIG].max_request_body_bytes
     ws = web.WebSocketResponse(

@@ -70,9 +70,10 @@ class TokenIssuer:
         self._secret = secret
         self._devices = devices
         self._cache: OrderedDict[str, tuple[float, AccessTokenRecord | None]] = OrderedDict()
-        # Verified claims by token: a token's signature and claims never change, and checking
-        # them costs more than the rest of a long-poll /sync.
-        self._claims: Lru[str, _Claims] = Lru(CACHE_SIZE)
+        # Verified claims by token digest: a token's signature and claims never change, and
+        # checking them costs more than the rest of a long-poll /sync. The key is a 16-byte
+        # digest, not the ~300-character token: an open WebSocket keeps its token's entry.
+        self._claims: Lru[bytes, _Claims] = Lru(CACHE_SIZE)
 
     def issue(
         self,
@@ -113,7 +114,8 @@ class TokenIssuer:
     def _verified_claims(self, token: str) -> _Claims:
         """The claims this server signed into `token`; kept per token, in the few fields read
         (an open WebSocket holds its token's entry: a decoded dict would cost ~4x as much)."""
-        cached = self._claims.get(token)
+        key = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        cached = self._claims.get(key)
         if cached is not None:
             return cached
         try:
@@ -126,7 +128,7 @@ class TokenIssuer:
         except (jwt.InvalidTokenError, ValueError):  # ValueError: undecodable (e.g. non-UTF-8) input
             raise UnknownToken("Invalid access token") from None
         claims = _Claims(str(decoded["sub"]), str(decoded["jti"]), decoded.get("guest") is True)
-        self._claims.put(token, claims)
+        self._claims.put(key, claims)
         return claims
 
     async def _lookup(self, jti: str) -> AccessTokenRecord | None:

@@ -17,7 +17,8 @@ from aiohttp import WSCloseCode
 
 from clientapi.ws import WS_CONNECTIONS, WS_SETTINGS, Connection
 from homeserver import clock
-from homeserver.config import Config
+from homeserver.config import Config, Registration
+from tests.clientapi.conftest import MakeServer
 from tests.clientapi.room_helpers import event_count, send_text
 from tests.clientapi.ws_helpers import WAIT_S, SyncSocket, sync_socket, timeline, ws_url
 from tests.helpers import DEFAULT_PASSWORD, HomeserverUnderTest, MatrixClient
@@ -124,6 +125,15 @@ async def test_query_string_token_is_refused(hs: HomeserverUnderTest) -> None:
         with pytest.raises(aiohttp.WSServerHandshakeError) as err:
             await session.ws_connect(ws_url(bob, {"access_token": str(bob.access_token)}))
     assert err.value.status == 401
+
+
+async def test_guest_is_refused_before_the_upgrade(make_hs: MakeServer) -> None:
+    hs = await make_hs(registration=Registration(allow_guests=True))
+    guest = hs.client((await hs.client().post("/register", {}, params={"kind": "guest"}))["access_token"])
+    with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+        async with sync_socket(guest):
+            pass
+    assert err.value.status == 403
 
 
 @pytest.mark.parametrize(
