@@ -73,6 +73,7 @@ class WsSettings:
 
 
 KEEPALIVE_SWEEPS = 8  # per poll interval: one timer for all sockets, not one each
+HEARTBEAT_BATCH = 500  # pings written between two turns of the event loop
 WS_SETTINGS: web.AppKey[WsSettings] = web.AppKey("ws_settings")
 WS_CONNECTIONS: web.AppKey[set[Connection]] = web.AppKey("ws_connections")
 
@@ -98,11 +99,13 @@ async def _heartbeats(app: web.Application) -> None:
     (~0.5 KiB each while armed)."""
     while True:
         await asyncio.sleep(app[WS_SETTINGS].heartbeat_s)
-        for conn in [*app[WS_CONNECTIONS]]:  # a copy: pings await (without a pause, see heartbeat)
+        for i, conn in enumerate([*app[WS_CONNECTIONS]]):  # a copy: the set changes meanwhile
             try:
                 await conn.heartbeat()
             except Exception:  # one socket's failure must not end the heartbeats of all
                 log.exception("WebSocket heartbeat failed")
+            if i % HEARTBEAT_BATCH == HEARTBEAT_BATCH - 1:
+                await asyncio.sleep(0)  # let the loop run between batches of pings
 
 
 async def _sweep_forever(app: web.Application) -> None:
@@ -286,8 +289,8 @@ class Connection:
         self._pump: asyncio.Task[None] | None = None
         self._watch: Watch | None = None
         self._last_pump = 0.0  # loop time the last pump started (presence keep-alive)
-        self._heard = True  # a frame came in since the last heartbeat
-        self._pinged = False  # the last heartbeat sent a ping, unanswered yet
+        self._heard = True  # a frame (not a pong) came in since the last heartbeat
+        self._pinged = False  # a heartbeat sent a ping, unanswered yet
 
     @property
     def transport(self) -> asyncio.Transport | None:
@@ -312,11 +315,12 @@ class Connection:
         try:
             while True:
                 msg = await self.ws.receive()
+                if msg.type is WSMsgType.PONG:
+                    self._pinged = False  # the heartbeat's answer, not news: ping again next time
+                    continue
                 self._heard = True
                 if msg.type is WSMsgType.PING:
                     await self.ws.pong(msg.data)
-                    continue
-                if msg.type is WSMsgType.PONG:
                     continue
                 if msg.type not in DATA:
                     return  # closing, closed, or an error aiohttp has already closed for
@@ -390,7 +394,7 @@ class Connection:
         return not self.ws.closed
 
     def _start_pump(self) -> None:
-        """Called by the watch or the keep-alive timer: pull and write what is new."""
+        """Called by the watch or the keep-alive sweep: pull and write what is new."""
         self._watch = None
         if self.ws.closed or self._pump is not None:
             return
@@ -443,9 +447,9 @@ class Connection:
         return True
 
     async def heartbeat(self) -> None:
-        """Called every heartbeat interval: ping a socket that sent nothing since the last
-        call, and drop one that left the last ping unanswered (as aiohttp's heartbeat would:
-        the transport is closed, the reader sees the socket end)."""
+        """Called every heartbeat interval: ping a socket that sent nothing but pongs since
+        the last call, and drop one that left the last ping unanswered (as aiohttp's heartbeat
+        would: the transport is closed, the reader sees the socket end)."""
         heard, self._heard = self._heard, False
         if heard:
             self._pinged = False
