@@ -62,6 +62,7 @@ class PushPlanner:
         self._notifier = notifier
         self._users: Lru[UserID, _UserRules] = Lru(RULES_CACHE_SIZE)
         self._outcomes: dict[int, tuple[tuple[Any, ...], Outcome]] = {}
+        self._equal: dict[Outcome, Outcome] = {}
         self._listeners: list[CommitListener] = []
 
     def add_listener(self, listener: CommitListener) -> None:
@@ -182,13 +183,17 @@ class PushPlanner:
         return rules
 
     def _outcome_of(self, actions: tuple[Any, ...], highlight: bool) -> Outcome:
-        """The outcome of a compiled rule's actions, made (and encoded) once per rule."""
+        """The outcome of a compiled rule's actions, encoded once per rule, and one object for
+        equal outcomes (each user's rules are their own objects; members are grouped by
+        outcome identity)."""
         known = self._outcomes.get(id(actions))
         if known is not None and known[0] is actions:
             return known[1]
-        outcome = Outcome(highlight, orjson.dumps(list(actions)).decode())
         if len(self._outcomes) > RULES_CACHE_SIZE:
             self._outcomes.clear()
+            self._equal.clear()
+        fresh = Outcome(highlight, orjson.dumps(list(actions)).decode())
+        outcome = self._equal.setdefault(fresh, fresh)
         self._outcomes[id(actions)] = (actions, outcome)
         return outcome
 
