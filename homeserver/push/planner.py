@@ -110,9 +110,10 @@ class PushPlanner:
         except Exception:  # the event is stored all the same, and a join still counts
             log.exception("push rule evaluation failed; event stored without notifications")
             groups, invited = [], None
-        if not groups and invited is None and joined is None and left is None:
-            return None
-        return plan_of(thread_of(event), groups, invited, joined, left)
+        plan = plan_of(thread_of(event), groups, invited, joined, left)
+        if plan.common is None and not plan.own and joined is None and left is None:
+            return None  # nothing to store or tell
+        return plan
 
     def _membership_change(self, event: Event, state: RoomPushState) -> tuple[UserID | None, UserID | None]:
         """The local user whose join the event is (not a change of their name or avatar), or
@@ -132,7 +133,7 @@ class PushPlanner:
         context = RoomContext(state.version, len(state.joined), state.power_levels, state.create)
         matcher = EventMatcher(event, context)
         names, sender = state.local_names, event.sender
-        groups: dict[int, Group] = {}  # outcomes are made once per rule: grouped by identity
+        groups: dict[int, Group] = {}  # equal outcomes are one object: grouped by identity
         for user_id in names:
             if user_id != sender:
                 rules = self._cached_rules(user_id) or await self._user_rules(user_id)
