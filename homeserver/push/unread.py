@@ -1,16 +1,17 @@
 """Unread notification counts per user, room and thread, for /sync (spec: "Receiving
-notifications"): the push actions the user's read receipts have not marked read.
+notifications"): the notifications after the user's read positions (storage/push.py).
 
 A user's counts are read once (one query, all rooms) and then kept in memory: each committed
-event adds its push actions, so a live client's incremental sync costs no query. A receipt
-marks rows read in the database; a receipt the user wrote since the counts were read (the
-notifier remembers each receipt under its writer) makes the next sync read them again, and so
-does a redaction in one of their rooms with counts. Leaving a room drops its counts.
+event adds the notifications of its plan, so a live client's incremental sync costs no query.
+A receipt moves the read position in the database; a receipt the user wrote since the counts
+were read (the notifier remembers each receipt under its writer) makes the next sync read them
+again, and so does a redaction in one of their rooms with counts. Leaving a room drops its
+counts.
 
-While counts are being read, new push actions are held back and added afterwards unless the
+While counts are being read, new notifications are held back and added afterwards unless the
 read already saw them (in a room, events commit in stream order: the read saw exactly those
-at or below its highest position there, read rows included, so an action a receipt marked
-read before its writer reported it is not counted either)."""
+at or below the highest row it could see there, so a notification a receipt covered before
+its writer reported it is not counted either)."""
 
 from __future__ import annotations
 
