@@ -101,13 +101,14 @@ async def _rendering_errors(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return error_response(_from_http(e))
+        return error_response(from_http(e))
     except Exception:
         log.exception("request %s %s failed (request id %s)", request.method, request.path, request_id)
         return error_response(InternalError(f"Internal server error (request id {request_id})"))
 
 
-def _from_http(e: web.HTTPException) -> MatrixError:
+def from_http(e: web.HTTPException) -> MatrixError:
+    """The Matrix error for one of aiohttp's HTTP errors."""
     if e.status == 404:
         return Unrecognized("Unrecognized request")
     if e.status == 405:

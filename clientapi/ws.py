@@ -25,7 +25,14 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from clientapi.middleware import authenticate, bearer_token, error_response, long_lived, optional_requester
+from clientapi.middleware import (
+    authenticate,
+    bearer_token,
+    error_response,
+    from_http,
+    long_lived,
+    optional_requester,
+)
 from clientapi.responses import dumps
 from clientapi.routes.sync import SyncQuery, load_filter, parse_sync_query
 from clientapi.ws_requests import (
@@ -151,7 +158,10 @@ async def websocket_sync(request: web.Request) -> web.StreamResponse:
         compress=False,  # a deflate context costs ~300 KiB per socket
         decode_text=False,  # bytes straight to orjson; bad UTF-8 is M_NOT_JSON, not a close
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except web.HTTPException as e:  # not a WebSocket handshake: a JSON error, as everywhere
+        return error_response(from_http(e))
     _limit_send_buffer(request, settings.send_buffer_bytes)
     try:
         token = None  # the Authorization header's, read again when needed (aiohttp keeps it)

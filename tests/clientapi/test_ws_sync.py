@@ -5,6 +5,7 @@ kind of bad frame answered without closing the socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -41,16 +42,23 @@ async def _room_with(hs: HomeserverUnderTest) -> tuple[MatrixClient, MatrixClien
     return alice, bob, room
 
 
-@pytest.fixture
-async def quick_auth_hs(config: Config) -> AsyncIterator[HomeserverUnderTest]:
-    """A server that waits only a moment for the first-frame auth."""
+@contextlib.asynccontextmanager
+async def _server_with(config: Config, **settings: Any) -> AsyncIterator[HomeserverUnderTest]:
+    """A started server with these WebSocket settings."""
     server = HomeserverUnderTest(config)
-    server.app[WS_SETTINGS] = dataclasses.replace(server.app[WS_SETTINGS], auth_timeout_s=0.05)
+    server.app[WS_SETTINGS] = dataclasses.replace(server.app[WS_SETTINGS], **settings)
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def quick_auth_hs(config: Config) -> AsyncIterator[HomeserverUnderTest]:
+    """A server that waits only a moment for the first-frame auth."""
+    async with _server_with(config, auth_timeout_s=0.05) as server:
+        yield server
 
 
 # --- auth -------------------------------------------------------------------------------
@@ -117,6 +125,14 @@ async def test_bad_header_token_is_refused_before_the_upgrade(hs: HomeserverUnde
         async with sync_socket(bob):
             pass
     assert err.value.status == 401
+
+
+async def test_a_plain_request_without_the_handshake_gets_a_json_error(hs: HomeserverUnderTest) -> None:
+    bob = await hs.register("bob")
+    headers = {"Authorization": f"Bearer {bob.access_token}"}
+    async with aiohttp.ClientSession() as session, session.get(ws_url(bob, {}), headers=headers) as response:
+        assert response.status == 400 and response.content_type == "application/json"
+        assert (await response.json())["errcode"] == "M_UNKNOWN"
 
 
 async def test_query_string_token_is_refused(hs: HomeserverUnderTest) -> None:
@@ -567,13 +583,8 @@ async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch
 @pytest.fixture
 async def heartbeat_hs(config: Config) -> AsyncIterator[HomeserverUnderTest]:
     """A server that pings a socket silent for a moment."""
-    server = HomeserverUnderTest(config)
-    server.app[WS_SETTINGS] = dataclasses.replace(server.app[WS_SETTINGS], heartbeat_s=0.02)
-    await server.start()
-    try:
+    async with _server_with(config, heartbeat_s=0.02) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 async def _next_answering_pings(ws: SyncSocket) -> tuple[dict[str, Any], int]:
