@@ -552,8 +552,6 @@ async def test_idle_socket_holds_no_task_and_news_wakes_it(hs: HomeserverUnderTe
 async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     """The keep-alive pull (it keeps the user's presence online) comes from the app's sweep,
     as a /sync client's next request would."""
-    server = HomeserverUnderTest(config)
-    server.app[WS_SETTINGS] = dataclasses.replace(server.app[WS_SETTINGS], poll_ms=20)
     pulls = asyncio.Queue[None]()
     start_pump = Connection._start_pump
 
@@ -562,8 +560,7 @@ async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch
         start_pump(self)
 
     monkeypatch.setattr(Connection, "_start_pump", counted)
-    await server.start()
-    try:
+    async with _server_with(config, poll_ms=20) as server:
         bob = await server.register("bob")
         async with sync_socket(bob) as ws:
             await ws.sync()
@@ -573,8 +570,6 @@ async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch
             assert conn.parked
             presence = await bob.get(f"/presence/{bob.user_id}/status")
             assert presence["presence"] == "online"
-    finally:
-        await server.stop()
 
 
 # --- heartbeats -------------------------------------------------------------------------
