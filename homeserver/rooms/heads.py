@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,13 +39,43 @@ class Draft:
 
 @dataclass
 class Queued:
+    """A draft waiting for its room's writer, and the callers waiting for its event. Each
+    caller awaits a future of its own, resolved by the writer directly: a caller that goes
+    away cancels only its own (the draft is still written, so a retry of its transaction
+    finds the event), and the others resume one loop turn after the commit, not two as
+    behind `asyncio.shield`."""
+
     draft: Draft
     prune: Event | None  # the target of a redaction, pruned in the same transaction
-    result: asyncio.Future[Event]
+    on_done: Callable[[], object] | None = None  # called once the outcome is known
+    done: bool = False
+    _waiters: list[asyncio.Future[Event]] = field(default_factory=list)
+
+    def wait(self) -> asyncio.Future[Event]:
+        """A future of the draft's event for one more caller."""
+        waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    def succeed(self, event: Event) -> None:
+        if self._settle():
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(event)
 
     def fail(self, error: BaseException) -> None:
-        if not self.result.done():
-            self.result.set_exception(error)
+        if self._settle():
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+
+    def _settle(self) -> bool:
+        if self.done:
+            return False
+        self.done = True
+        if self.on_done is not None:
+            self.on_done()
+        return True
 
 
 @dataclass
@@ -123,9 +153,3 @@ def take_batch(queue: deque[Queued]) -> list[Queued]:
     while queue and len(batch) < MAX_BATCH and "m.relates_to" not in queue[0].draft.content:
         batch.append(queue.popleft())
     return batch
-
-
-def retrieve_failure(future: asyncio.Future[Any]) -> None:
-    """Mark a failure as seen: the caller may have gone away (client disconnected)."""
-    if not future.cancelled():
-        future.exception()

@@ -39,7 +39,7 @@ from homeserver.events.validation import EventFormatError, EventTooLarge, valida
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.notifier import Notifier
 from homeserver.room_versions import CREATABLE_VERSIONS, KNOWN_ROOM_VERSIONS, RoomVersion
-from homeserver.rooms.heads import Batch, Draft, KeyedLocks, Queued, RoomHead, retrieve_failure, take_batch
+from homeserver.rooms.heads import Batch, Draft, KeyedLocks, Queued, RoomHead, take_batch
 from homeserver.rooms.new_room import InitialEvent, NewRoomOptions, build_new_room
 from homeserver.rooms.relations import check_new_relation
 from homeserver.rooms.txns import RecentTxns
@@ -93,7 +93,7 @@ class EventPipeline:
         self._heads: OrderedDict[RoomID, RoomHead] = OrderedDict()
         self._queues: dict[RoomID, deque[Queued]] = {}
         self._writers: dict[RoomID, asyncio.Task[None]] = {}
-        self._txn_sends: dict[TxnKey, asyncio.Future[Event]] = {}
+        self._txn_sends: dict[TxnKey, Queued] = {}
         self._recent_txns = RecentTxns()
         self.push: PushHook | None = None  # set once the push rules are wired (app.py)
 
@@ -187,22 +187,20 @@ class EventPipeline:
         if the caller goes away (so a retry of its transaction finds it)."""
         txn = draft.txn
         if txn is None:
-            return await asyncio.shield(self._enqueue(draft, prune))
+            return await self._enqueue(Queued(draft, prune)).wait()
         running = self._txn_sends.get(txn)
         if running is None:  # the writer answers a repeat of a finished transaction
-            running = self._enqueue(draft, prune)
-            running.add_done_callback(lambda _: self._txn_sends.pop(txn, None))
+            running = self._enqueue(Queued(draft, prune, on_done=lambda: self._txn_sends.pop(txn, None)))
             self._txn_sends[txn] = running
-        return await asyncio.shield(running)
+        return await running.wait()
 
-    def _enqueue(self, draft: Draft, prune: Event | None) -> asyncio.Future[Event]:
+    def _enqueue(self, entry: Queued) -> Queued:
         """Queue the draft for its room's writer (started if none runs)."""
-        result: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        result.add_done_callback(retrieve_failure)
-        self._queues.setdefault(draft.room_id, deque()).append(Queued(draft, prune, result))
-        if draft.room_id not in self._writers:
-            self._writers[draft.room_id] = asyncio.create_task(self._write_room(draft.room_id))
-        return result
+        room_id = entry.draft.room_id
+        self._queues.setdefault(room_id, deque()).append(entry)
+        if room_id not in self._writers:
+            self._writers[room_id] = asyncio.create_task(self._write_room(room_id))
+        return entry
 
     async def _write_room(self, room_id: RoomID) -> None:
         """The room's writer: commits what is queued, in batches (group commit: under load
@@ -260,7 +258,7 @@ class EventPipeline:
             if item.txn is not None:
                 self._recent_txns.add(item.txn, item.event.event_id)
             self._notify(item)
-            entry.result.set_result(item.event)
+            entry.succeed(item.event)
 
     async def _prepare(self, entry: Queued, head: RoomHead, batch: Batch) -> EventToPersist:
         draft = entry.draft
@@ -290,7 +288,7 @@ class EventPipeline:
         for entry in queued:
             event_id = done.get(id(entry))
             if event_id is not None and event_id in found:
-                entry.result.set_result(found[event_id])
+                entry.succeed(found[event_id])
             else:
                 rest.append(entry)
         return rest

@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 
 from homeserver.appkeys import DATABASE, EVENTS, NOTIFIER, PIPELINE, ROOMS
 from homeserver.events.model import Event
-from homeserver.ids import EventID, RoomID
+from homeserver.ids import EventID, RoomID, UserID
 from homeserver.rooms import send
+from homeserver.rooms.heads import Draft
 from homeserver.storage import event_writes
+from homeserver.storage.events import TxnKey
 from homeserver.storage.tables import room_aliases, room_forward_extremities, rooms, state_groups
 from tests.clientapi.room_helpers import create_room, current_state_rows, event_count, send_text
 from tests.helpers import HomeserverUnderTest, MatrixClient
@@ -323,25 +325,55 @@ async def test_a_failed_batch_fails_all_its_sends_and_the_room_goes_on(
     assert now.prev_event_ids == [EventID(kept)]
 
 
-async def test_a_cancelled_request_still_completes_its_send(hs: HomeserverUnderTest) -> None:
+async def test_a_cancelled_send_still_completes_and_its_retry_gets_the_event(
+    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Once queued, a send is written even if its caller goes away; a retry of the same
-    transaction gets the same event."""
+    transaction, made while the first is still in flight, waits for the same event."""
     alice = await hs.register("alice")
     room = await create_room(alice)
     pipeline = hs.app[PIPELINE]
-    body = {"msgtype": "m.text", "body": "patience"}
-    request = asyncio.ensure_future(alice.put(f"/rooms/{room}/send/m.room.message/gone", body))
-    await asyncio.sleep(0)
-    request.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await request
-    retried = await alice.put(f"/rooms/{room}/send/m.room.message/gone", body)
-    assert (
-        await event_count(hs, room)
-        == len(await alice.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "50"}) and [])
-        or True
+    txn = TxnKey(UserID(alice.user_id), alice.device_id, "gone", "gone")
+    draft = Draft(
+        RoomID(room),
+        UserID(alice.user_id),
+        "m.room.message",
+        {"msgtype": "m.text", "body": "patience"},
+        txn=txn,
     )
+    batches, gate = hold_first_batch(monkeypatch, hs.app[EVENTS])
+    first = asyncio.ensure_future(pipeline.send(draft))
+    await until(lambda: batches == [1])  # in the writer's transaction
+    retry = asyncio.ensure_future(pipeline.send(draft))
+    await asyncio.sleep(0)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    gate.set()
+    event = await retry
     page = await alice.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "50"})
-    texts = [e for e in page["chunk"] if e["type"] == "m.room.message"]
-    assert [e["event_id"] for e in texts] == [retried["event_id"]]
+    texts = [e["event_id"] for e in page["chunk"] if e["type"] == "m.room.message"]
+    assert texts == [event.event_id]
+    assert batches == [1]
     assert not pipeline._writers and not pipeline._txn_sends
+
+
+async def test_a_cancelled_send_without_transaction_is_still_written(
+    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await hs.register("alice")
+    room = await create_room(alice)
+    pipeline = hs.app[PIPELINE]
+    draft = Draft(
+        RoomID(room), UserID(alice.user_id), "m.room.message", {"msgtype": "m.text", "body": "anyway"}
+    )
+    batches, gate = hold_first_batch(monkeypatch, hs.app[EVENTS])
+    sending = asyncio.ensure_future(pipeline.send(draft))
+    await until(lambda: batches == [1])
+    sending.cancel()
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    await until(lambda: not pipeline._writers)
+    page = await alice.get(f"/rooms/{room}/messages", params={"dir": "b", "limit": "50"})
+    assert [e["content"]["body"] for e in page["chunk"] if e["type"] == "m.room.message"] == ["anyway"]
