@@ -28,7 +28,8 @@ Scenarios (presets; every flag can still be given):
 
 BENCH_PROFILE=/tmp/sync.txt attaches py-spy to the homeserver for the first measured trial
 (raw collapsed stacks, or a flame graph if the name ends in .svg) and prints the hottest
-functions (BENCH_PROFILE_GIL=1: only samples holding the GIL). Not part of the tests."""
+functions (BENCH_PROFILE_GIL=1: only samples holding the GIL; BENCH_PROFILE_RATE: samples per
+second, default 100). Not part of the tests."""
 
 from __future__ import annotations
 
@@ -571,7 +572,8 @@ class Profiler:
         fmt = "flamegraph" if self.path.endswith(".svg") else "raw"
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         command = [py_spy, "record", "--pid", str(self.pid), "--duration", str(self.seconds)]
-        command += ["--rate", "100", "--threads", "--nonblocking", "--format", fmt, "-o", self.path]
+        rate = os.environ.get("BENCH_PROFILE_RATE", "100")
+        command += ["--rate", rate, "--threads", "--nonblocking", "--format", fmt, "-o", self.path]
         if os.environ.get("BENCH_PROFILE_GIL"):  # only samples that hold the GIL
             command.append("--gil")
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
@@ -581,7 +583,7 @@ class Profiler:
             return
         self.proc.wait()
         if not self.path.endswith(".svg"):
-            summarize_profile(self.path, self.seconds)
+            summarize_profile(self.path, self.seconds, int(os.environ.get("BENCH_PROFILE_RATE", "100")))
         self.path = None
 
 

@@ -5,6 +5,7 @@ Every handler needs an access token unless marked `@public`; a handler marked
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 import time
@@ -89,8 +90,14 @@ def error_middleware(request: web.Request, handler: Handler) -> Awaitable[web.St
     return handler(request) if _long_lived(request) else _rendering_errors(request, handler)
 
 
+# Request IDs: a random prefix per process and a counter (unique in the logs of several
+# processes and restarts, without reading the system's randomness per request).
+_REQUEST_PREFIX = secrets.token_hex(4)
+_request_numbers = itertools.count(1)
+
+
 async def _rendering_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = secrets.token_hex(6)
+    request_id = f"{_REQUEST_PREFIX}{next(_request_numbers):x}"
     request[REQUEST_ID] = request_id
     if request.method == "OPTIONS" and request.path.startswith(CORS_PREFIXES):
         return web.Response(status=204)

@@ -27,7 +27,6 @@ in commit order."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 
@@ -49,7 +48,7 @@ class Stream(StrEnum):
     DEVICE_LISTS = "device_lists"
 
 
-_Waiter = asyncio.Future[None]  # one per waiting long-poll: the smallest thing to await
+_Waiter = asyncio.Future[bool]  # one per waiting long-poll (True: woken, False: timed out)
 
 
 class ChangeMemory:
@@ -179,7 +178,7 @@ class Notifier:
                 if isinstance(waiter, Watch):
                     fired.append(waiter)  # unregistered after the loop: it changes this set
                 elif not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(True)
             for watch in fired:
                 self.unwatch(watch)
                 watch.callback()
@@ -191,7 +190,7 @@ class Notifier:
         for waiters in self._waiters.values():
             for waiter in waiters:
                 if not isinstance(waiter, Watch) and not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(True)
 
     async def wait_for(self, user_id: str, rooms: Iterable[str], timeout_s: float) -> bool:
         """Wait until something changes for `user_id` or in one of `rooms`; False on timeout.
@@ -199,17 +198,18 @@ class Notifier:
         just before calling cannot miss a change."""
         if self.closed:
             return False
-        waiter: _Waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: _Waiter = loop.create_future()
         keys = (user_id, *rooms)
         for key in keys:
             self._waiters.setdefault(key, set()).add(waiter)
+        # A plain timer resolving the future (asyncio.timeout costs a cancellation scope and
+        # two reschedules per wait: measurable when every delivery is a long-poll).
+        timer = loop.call_later(timeout_s, _expire, waiter)
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout_s):
-                    await waiter
-                    return True
-            return False
+            return await waiter
         finally:
+            timer.cancel()
             for key in keys:
                 _discard(self._waiters, key, waiter)
 
@@ -228,6 +228,11 @@ class Notifier:
         """Unregister `watch` (nothing if it already fired or was removed)."""
         for key in watch.keys:
             _discard(self._waiters, key, watch)
+
+
+def _expire(waiter: _Waiter) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 def _discard(index: dict[str, set[_Waiter | Watch]], key: str, waiter: _Waiter | Watch) -> None:

@@ -127,7 +127,8 @@ class Presence:
 
     def sync_started(self, user_id: UserID, set_presence: str) -> bool:
         """`syncing` without a generator and its context manager, for what lasts long (an
-        open WebSocket: ~0.4 KiB less per socket). True if counted: then call `sync_ended`."""
+        open WebSocket: ~0.4 KiB less per socket) or runs for every delivery (a long-poll).
+        True if counted: then call `sync_ended`."""
         if set_presence == OFFLINE:
             return False
         self._syncs[user_id] = self._syncs.get(user_id, 0) + 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from homeserver.account_data import AccountData
@@ -96,8 +96,13 @@ class SyncHandler:
     async def sync(self, req: SyncRequest) -> dict[str, Any]:
         """Answer at once for an initial sync or if anything changed since `req.since`;
         otherwise wait up to the timeout for a change the user can see."""
-        with self._sources.presence.syncing(req.user_id, req.set_presence):
+        presence = self._sources.presence
+        counted = presence.sync_started(req.user_id, req.set_presence)
+        try:
             return await self._sync(req)
+        finally:
+            if counted:
+                presence.sync_ended(req.user_id)
 
     async def _sync(self, req: SyncRequest) -> dict[str, Any]:
         deadline = time.monotonic() + min(max(req.timeout_ms, 0), MAX_TIMEOUT_MS) / 1000
@@ -177,7 +182,7 @@ class SyncHandler:
         )
         changed, left = await self._device_lists(req, since, now, memberships)
         return {
-            "next_batch": replace(now, to_device=to_device_position).encode(),
+            "next_batch": now.with_to_device(to_device_position).encode(),
             "rooms": rooms,
             "account_data": {"events": _account_events(global_data, req.filter.account_data)},
             "presence": {"events": await self._presence(req, since, now, [m.room_id for m in joined])},

@@ -5,7 +5,6 @@ handler sees them only through these shapes."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,7 +28,9 @@ class ReceiptSource(Protocol):
 class PresenceSource(Protocol):
     async def user_active(self, user_id: UserID, set_presence: str) -> None: ...
 
-    def syncing(self, user_id: UserID, set_presence: str) -> AbstractContextManager[None]: ...
+    def sync_started(self, user_id: UserID, set_presence: str) -> bool: ...
+
+    def sync_ended(self, user_id: UserID) -> None: ...
 
     async def for_sync(self, user_id: UserID, since: int, until: int) -> list[dict[str, Any]]: ...
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from homeserver.errors import InvalidParam
 from homeserver.notifier import Stream
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SyncToken:
     rooms: int
     account_data: int
@@ -48,9 +48,24 @@ class SyncToken:
             if not token.startswith("s") or len(token) > 200:
                 raise ValueError
             raw = token[1:].split("_")
-            if not 2 <= len(raw) <= len(fields(cls)) or not all(p.isascii() and p.isdigit() for p in raw):
+            if not 2 <= len(raw) <= POSITIONS or not all(p.isascii() and p.isdigit() for p in raw):
                 raise ValueError
             parts = [int(p) for p in raw]
         except ValueError:
             raise InvalidParam("Invalid sync token") from None
         return cls(*parts)
+
+    def with_to_device(self, position: int) -> SyncToken:
+        """This token with another to-device position (what a response delivered up to)."""
+        return SyncToken(
+            self.rooms,
+            self.account_data,
+            self.receipts,
+            self.typing,
+            self.presence,
+            position,
+            self.device_lists,
+        )
+
+
+POSITIONS = 7  # the fields of SyncToken
