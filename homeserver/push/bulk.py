@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from homeserver.events.model import Event
 from homeserver.ids import UserID
@@ -30,6 +30,7 @@ from homeserver.push.evaluator import (
     has,
     lookup,
 )
+from homeserver.push.triggers import body_words, value_key
 from homeserver.room_versions import RoomVersion
 
 _NOBODY: Final = UserID("")  # conditions outside PER_USER never read the context's user
@@ -74,6 +75,8 @@ class EventMatcher:
         self._memo: dict[tuple[int, ...], bool] = {}  # shared conditions' results
         self._plans: dict[int, _Plan] = {}
         self._paths: dict[Path, bool] = {}  # whether the event has a property
+        self._words: frozenset[str] | None = None
+        self._values: dict[Path, frozenset[tuple[type, Any]]] = {}
         self.plans_built = 0  # signatures met (for tests and metrics)
 
     def first_match(
@@ -84,13 +87,8 @@ class EventMatcher:
         (without, it is evaluated in full)."""
         if self._sender == user_id:
             return None  # spec: never notify users of their own events
-        signature, shared = evaluator.signature, evaluator.shared
-        if signature is None or shared is None:
-            return self._in_full(user_id, evaluator, display_name)
-        plan = self._plans.get(signature)
+        plan = self.plan(evaluator)
         if plan is None:
-            plan = self._plans[signature] = self._plan(evaluator.rules, shared)
-        elif plan.shared is not shared:  # numbered elsewhere: not comparable
             return self._in_full(user_id, evaluator, display_name)
         rules = evaluator.rules
         fields, room_context = self._fields, self._room_context
@@ -108,6 +106,38 @@ class EventMatcher:
             else:
                 return rule
         return None if plan.fallback is None else rules[plan.fallback]
+
+    def plan(self, evaluator: PushEvaluator) -> _Plan | None:
+        """The plan of the evaluator's signature for this event; None when the evaluator has no
+        signature or one numbered elsewhere than the plan met first."""
+        signature, shared = evaluator.signature, evaluator.shared
+        if signature is None or shared is None:
+            return None
+        plan = self._plans.get(signature)
+        if plan is None:
+            plan = self._plans[signature] = self._plan(evaluator.rules, shared)
+        return plan if plan.shared is shared else None
+
+    def words(self) -> frozenset[str]:
+        """The folded words of the body (none when it is not a string)."""
+        if self._words is None:
+            body = self._body
+            self._words = body_words(body) if isinstance(body, str) else frozenset()
+        return self._words
+
+    def values(self, path: Path) -> frozenset[tuple[type, Any]]:
+        """The scalars of the list at `path`, as `triggers.value_key`s."""
+        found = self._values.get(path)
+        if found is None:
+            items = lookup(self._fields, path)
+            found = self._values[path] = (
+                frozenset(
+                    value_key(item) for item in items if item is None or isinstance(item, bool | int | str)
+                )
+                if isinstance(items, list)
+                else frozenset()
+            )
+        return found
 
     def _in_full(
         self, user_id: UserID, evaluator: PushEvaluator, display_name: str | None

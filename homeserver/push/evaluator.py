@@ -21,6 +21,7 @@ from homeserver.ids import UserID, user_id_localpart
 from homeserver.push.glob import Glob, contains_words
 from homeserver.push.rules import KINDS, LEGACY_MENTION_RULES, Rule, Ruleset
 from homeserver.push.signature import names_user, rules_shape
+from homeserver.push.triggers import DISPLAY_NAME, Contains, Trigger, Words, is_literal
 from homeserver.push.validation import MEMBER_COUNT, is_scalar
 from homeserver.room_versions import RoomVersion
 
@@ -91,8 +92,10 @@ class CompiledRule:
     conditions: tuple[Condition, ...]
     owned: tuple[bool, ...] = ()  # per condition: its rule JSON names the evaluator's owner
     reads: tuple[Path | None, ...] = ()  # per condition: a path it is false without, if known
+    triggers: tuple[Trigger | None, ...] = ()  # per condition: what it needs in the event, if known
     personal: tuple[Condition, ...] = field(init=False)  # those whose result is the user's own
     personal_reads: tuple[Path | None, ...] = field(init=False)  # their `reads`
+    personal_triggers: tuple[Trigger | None, ...] = field(init=False)  # their `triggers`
     common: tuple[Condition, ...] = field(init=False)  # the others: one result for all users
     shared: bool = field(init=False)
     memo_key: tuple[int, ...] = field(init=False)
@@ -102,9 +105,11 @@ class CompiledRule:
     def __post_init__(self) -> None:
         owned = self.owned or (False,) * len(self.conditions)
         reads = self.reads or (None,) * len(self.conditions)
+        triggers = self.triggers or (None,) * len(self.conditions)
         mine = [i for i, c in enumerate(self.conditions) if owned[i] or c in PER_USER]
         object.__setattr__(self, "personal", tuple(self.conditions[i] for i in mine))
         object.__setattr__(self, "personal_reads", tuple(reads[i] for i in mine))
+        object.__setattr__(self, "personal_triggers", tuple(triggers[i] for i in mine))
         object.__setattr__(self, "common", tuple(c for i, c in enumerate(self.conditions) if i not in mine))
         # Same result for every user of one event: no condition reads the user's own context.
         object.__setattr__(self, "shared", not any(c in PER_USER for c in self.conditions))
@@ -246,7 +251,28 @@ def compile_rule(
         else:
             conditions, sources, reads = (_never,), (None,), (None,)
     owned = () if owner is None else tuple(names_user(s, owner, user_id_localpart(owner)) for s in sources)
-    return CompiledRule(kind, rule_id, actions, conditions, owned, reads)
+    triggers = tuple(_trigger(kind, source) for source in sources)
+    return CompiledRule(kind, rule_id, actions, conditions, owned, reads, triggers)
+
+
+def _trigger(kind: str, source: Any) -> Trigger | None:
+    """What the condition compiled from `source` needs in the event, when that is a word of
+    the body or a value in a list (see `push.triggers`)."""
+    if kind == "content":
+        return Words(source) if isinstance(source, str) and is_literal(source) else None
+    if kind in ("room", "sender") or not isinstance(source, dict):
+        return None
+    condition_kind, key = source.get("kind"), source.get("key")
+    if condition_kind == "contains_display_name":
+        return DISPLAY_NAME
+    if not isinstance(key, str):
+        return None
+    pattern = source.get("pattern")
+    if condition_kind == "event_match" and isinstance(pattern, str) and is_literal(pattern):
+        return Words(pattern) if split_path(key) == BODY_PATH else None
+    if condition_kind == "event_property_contains" and is_scalar(source.get("value", _MISSING)):
+        return Contains(split_path(key), source["value"])
+    return None
 
 
 def _reads(condition: Any) -> Path | None:

@@ -9,8 +9,10 @@ event. After the commit the listeners (unread counts, pusher delivery) are told.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any, Final
 
 import orjson
@@ -21,7 +23,8 @@ from homeserver.ids import RoomID, UserID
 from homeserver.lru import Lru
 from homeserver.notifier import Notifier, Stream
 from homeserver.push.bulk import EventMatcher, RoomContext
-from homeserver.push.evaluator import PushEvaluator
+from homeserver.push.evaluator import CompiledRule, PushEvaluator
+from homeserver.push.index import Member, MemberIndex, SignatureGroup
 from homeserver.push.room_state import RoomPushState, RoomPushStates
 from homeserver.push.service import PushRules
 from homeserver.storage.events import EventToPersist
@@ -32,6 +35,10 @@ log = logging.getLogger(__name__)
 RULES_CACHE_SIZE: Final = 20_000
 CommitListener = Callable[[Sequence[EventToPersist]], None]
 Group = tuple[Outcome | None, list[UserID]]  # an outcome and the members who get it
+# An outcome, the members who get it unless they have their own, and the same as a set.
+Base = tuple[Outcome | None, tuple[UserID, ...], frozenset[UserID]]
+ROSTERS_CACHED: Final = 2_000  # rooms
+MEMBER_TUPLES_KEPT: Final = 256  # per room (see `_plan`)
 
 
 def thread_of(event: Event | dict[str, Any]) -> str:
@@ -61,6 +68,7 @@ class PushPlanner:
         self._account_data = account_data
         self._notifier = notifier
         self._users: Lru[UserID, _UserRules] = Lru(RULES_CACHE_SIZE)
+        self._rosters: Lru[RoomID, _Roster] = Lru(ROSTERS_CACHED)
         self._outcomes: dict[int, tuple[tuple[Any, ...], Outcome]] = {}
         self._equal: dict[Outcome, Outcome] = {}
         self._listeners: list[CommitListener] = []
@@ -106,11 +114,20 @@ class PushPlanner:
     async def _plan_event(self, event: Event, state: RoomPushState) -> PushPlan | None:
         joined, left = self._membership_change(event, state)
         try:
-            groups, invited = await self._evaluate(event, state)
+            found = await self._evaluate(event, state)
         except Exception:  # the event is stored all the same, and a join still counts
             log.exception("push rule evaluation failed; event stored without notifications")
-            groups, invited = [], None
-        plan = plan_of(thread_of(event), groups, invited, joined, left)
+            found = _Evaluated([], {}, None, None)
+        plan = _plan(
+            thread_of(event),
+            found.bases,
+            found.own,
+            UserID(event.sender),
+            found.invited,
+            joined,
+            left,
+            found.cache,
+        )
         if plan.common is None and not plan.own and joined is None and left is None:
             return None  # nothing to store or tell
         return plan
@@ -128,21 +145,22 @@ class PushPlanner:
             return None, UserID(target)
         return None, None
 
-    async def _evaluate(self, event: Event, state: RoomPushState) -> tuple[list[Group], UserOutcome | None]:
-        """The local members (not the sender) grouped by outcome, and a local invitee's."""
+    async def _evaluate(self, event: Event, state: RoomPushState) -> _Evaluated:
+        """The members evaluated one by one are those whose personal conditions may hold
+        (see `push.index`), and those ignoring the sender."""
         context = RoomContext(state.version, len(state.joined), state.power_levels, state.create)
         matcher = EventMatcher(event, context)
-        names, sender = state.local_names, event.sender
-        groups: dict[int, Group] = {}  # equal outcomes are one object: grouped by identity
-        for user_id in names:
-            if user_id != sender:
-                rules = self._cached_rules(user_id) or await self._user_rules(user_id)
-                outcome = self._outcome(matcher, sender, user_id, rules, names.get(user_id))
-                group = groups.get(id(outcome))
-                if group is None:
-                    groups[id(outcome)] = (outcome, [user_id])
-                else:
-                    group[1].append(user_id)
+        sender = event.sender
+        roster = await self._roster(event.room_id, state)
+        matches = roster.index.match(matcher, sender)
+        own = {user: self.rule_outcome(rule) for user, rule in matches.own.items() if user != sender}
+        for user in roster.ignoring.get(UserID(sender), ()):  # spec: "Ignoring Users"
+            own[user] = None
+        bases = [
+            base
+            for group, index in matches.groups
+            for base in roster.fallback(group, index, self.rule_outcome)
+        ]
         target = event.state_key
         invited = None
         if (
@@ -150,19 +168,45 @@ class PushPlanner:
             and event.membership == "invite"
             and target
             and self._states.is_local(target)
-            and target not in names
+            and target not in state.local_names
         ):  # spec: .m.rule.invite_for_me
             invitee = UserID(target)
             rules = self._cached_rules(invitee) or await self._user_rules(invitee)
             invited = UserOutcome(invitee, self._outcome(matcher, sender, invitee, rules, None))
-        return list(groups.values()), invited
+        return _Evaluated(bases, own, invited, roster.members)
+
+    async def _roster(self, room_id: RoomID, state: RoomPushState) -> _Roster:
+        """The room's local members indexed by their rules, built again when the room's state
+        or a member's rules (or ignored users) moved."""
+        roster = self._rosters.get(room_id)
+        if roster is not None and roster.state is state and self._rules_current(roster):
+            return roster
+        rules = {user: self._cached_rules(user) or await self._user_rules(user) for user in state.local_names}
+        roster = _Roster(state, rules, self._notifier.positions[Stream.ACCOUNT_DATA])
+        self._rosters.put(room_id, roster)
+        return roster
+
+    def _rules_current(self, roster: _Roster) -> bool:
+        """No member's account data moved since their rules were read. Asked again only once
+        the stream's visible position moved (a change still above it is seen when it is
+        visible)."""
+        position = self._notifier.positions[Stream.ACCOUNT_DATA]
+        if position == roster.checked:
+            return True
+        changed = self._notifier.changed_since
+        if any(changed(Stream.ACCOUNT_DATA, user, rules.position) for user, rules in roster.rules.items()):
+            return False
+        roster.checked = position
+        return True
 
     def _outcome(
         self, matcher: EventMatcher, sender: str, user_id: UserID, rules: _UserRules, name: str | None
     ) -> Outcome | None:
         if sender in rules.ignored:
             return None  # spec: "Ignoring Users", no notifications from them
-        rule = matcher.first_match(user_id, rules.evaluator, name)
+        return self.rule_outcome(matcher.first_match(user_id, rules.evaluator, name))
+
+    def rule_outcome(self, rule: CompiledRule | None) -> Outcome | None:
         if rule is None or not rule.result.notify:
             return None
         return self._outcome_of(rule.actions, rule.result.highlight)
@@ -206,11 +250,117 @@ def plan_of(
     joined: UserID | None = None,
     left: UserID | None = None,
 ) -> PushPlan:
-    """The plan: the largest group's outcome stored once, the others' each their own (an
-    invitee's always: the event's row is for joined members only)."""
-    largest = max(groups, key=lambda group: len(group[1]), default=(None, []))
-    common = largest[0]
-    own = [UserOutcome(u, outcome) for outcome, users in groups if outcome is not common for u in users]
+    """The plan of members grouped by outcome (see `_plan`)."""
+    bases = [(outcome, tuple(users), frozenset(users)) for outcome, users in groups]
+    return _plan(thread_id, bases, {}, None, invited, joined, left)
+
+
+def _plan(
+    thread_id: str,
+    bases: Sequence[Base],
+    own: dict[UserID, Outcome | None],
+    sender: UserID | None,
+    invited: UserOutcome | None,
+    joined: UserID | None = None,
+    left: UserID | None = None,
+    members_cache: dict[Hashable, tuple[UserID, ...]] | None = None,
+) -> PushPlan:
+    """The plan: the most frequent outcome stored once, the others' each their own (an
+    invitee's always: the event's row is for joined members only). The members of `bases`
+    but `sender` and those in `own` (who have the outcome there) get the base's outcome. With
+    a cache (whose bases' tuples live as long as it does), an event with the same outcome,
+    bases, sender and exceptions as an earlier one shares its tuple of members (the unread
+    counts keep a set per tuple)."""
+    excluded = own.keys() | {sender} if sender is not None else own.keys()
+    totals: dict[Outcome | None, int] = {}
+    for outcome, _, users in bases:
+        totals[outcome] = totals.get(outcome, 0) + len(users) - len(users & excluded)
+    for outcome in own.values():
+        totals[outcome] = totals.get(outcome, 0) + 1
+    common = max(totals, key=totals.__getitem__) if totals else None
+    members: tuple[UserID, ...] = ()
+    if common is not None:
+        shared = tuple(id(users) for outcome, users, _ in bases if outcome == common)
+        key = (common, sender, frozenset(own.items()), shared)
+        cached = members_cache.get(key) if members_cache is not None else None
+        members = cached if cached is not None else _members(common, bases, own, excluded)
+        if members_cache is not None and cached is None:
+            if len(members_cache) >= MEMBER_TUPLES_KEPT:
+                members_cache.clear()
+            members_cache[key] = members
+    others = [
+        UserOutcome(user, outcome)
+        for outcome, users, _ in bases
+        if outcome != common
+        for user in users
+        if user not in excluded
+    ]
+    others += [UserOutcome(user, outcome) for user, outcome in own.items() if outcome != common]
     if invited is not None and invited.outcome is not None:
-        own.append(invited)
-    return PushPlan(thread_id, common, tuple(largest[1]) if common else (), tuple(own), joined, left)
+        others.append(invited)
+    return PushPlan(thread_id, common, members, tuple(others), joined, left)
+
+
+def _members(
+    common: Outcome, bases: Sequence[Base], own: dict[UserID, Outcome | None], excluded: AbstractSet[UserID]
+) -> tuple[UserID, ...]:
+    parts = [
+        users if not (user_set & excluded) else tuple(u for u in users if u not in excluded)
+        for outcome, users, user_set in bases
+        if outcome == common
+    ]
+    parts.append(tuple(user for user, outcome in own.items() if outcome == common))
+    return tuple(chain.from_iterable(parts))
+
+
+@dataclass(frozen=True)
+class _Evaluated:
+    """The local members (not the sender) by outcome: groups sharing one unless they are in
+    `own`; and a local invitee's outcome. `cache`: the room's tuples of members (see `_plan`)."""
+
+    bases: list[Base]
+    own: dict[UserID, Outcome | None]
+    invited: UserOutcome | None
+    cache: dict[Hashable, tuple[UserID, ...]] | None
+
+
+@dataclass(eq=False)
+class _Roster:
+    """A room's local members indexed by their rules, for one state of the room."""
+
+    state: RoomPushState
+    rules: dict[UserID, _UserRules]
+    checked: int  # account data position when the rules were known current
+    index: MemberIndex = field(init=False)
+    ignoring: dict[UserID, list[UserID]] = field(init=False)  # ignored user -> members ignoring them
+    members: dict[Hashable, tuple[UserID, ...]] = field(default_factory=dict)  # see `_plan`
+    _fallbacks: dict[tuple[int, int | None], list[Base]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = self.state.local_names
+        self.index = MemberIndex(
+            Member(user, rules.evaluator, names.get(user)) for user, rules in self.rules.items()
+        )
+        self.ignoring = {}
+        for user, rules in self.rules.items():
+            for ignored in rules.ignored:
+                self.ignoring.setdefault(ignored, []).append(user)
+
+    def fallback(
+        self,
+        group: SignatureGroup,
+        index: int | None,
+        outcome: Callable[[CompiledRule | None], Outcome | None],
+    ) -> list[Base]:
+        """The group's members by the outcome of their own rule at `index`."""
+        key = (id(group), index)
+        found = self._fallbacks.get(key)
+        if found is None:
+            by_outcome: dict[Outcome | None, list[UserID]] = {}
+            for member in group.members:
+                rule = None if index is None else member.evaluator.rules[index]
+                by_outcome.setdefault(outcome(rule), []).append(member.user_id)
+            found = self._fallbacks[key] = [
+                (o, tuple(users), frozenset(users)) for o, users in by_outcome.items()
+            ]
+        return found
