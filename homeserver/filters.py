@@ -7,7 +7,7 @@ import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from homeserver.errors import BadJson
@@ -44,7 +44,23 @@ class RoomEventFilter:
             return False
         return not (self.not_types and _matches_any(event_type, self.not_types))
 
+    @cached_property
+    def passes_all(self) -> bool:
+        """Whether the filter lets every event through (only a limit, or nothing, set): the
+        common /sync filter, checked per event."""
+        return (
+            self.types is None
+            and not self.not_types
+            and self.senders is None
+            and not self.not_senders
+            and self.rooms is None
+            and not self.not_rooms
+            and self.contains_url is None
+        )
+
     def matches(self, event: Event) -> bool:
+        if self.passes_all:
+            return True
         if not self.allows_type(event.type):
             return False
         if self.senders is not None and event.sender not in self.senders:

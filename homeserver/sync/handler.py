@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from homeserver.account_data import AccountData
 from homeserver.filters import RoomEventFilter
@@ -36,7 +36,7 @@ MAX_EMPTY_INBOXES = 100_000  # devices
 PUSH_RULES = "m.push_rules"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _RoomView:
     """What the room sections of one response share."""
 
@@ -49,8 +49,7 @@ class _RoomView:
     newly_joined: set[RoomID]
 
 
-@dataclass(frozen=True, slots=True)
-class Poll:
+class Poll(NamedTuple):
     """One look at what changed for a user (`SyncHandler.poll`)."""
 
     response: dict[str, Any] | None  # None: nothing the user can see changed

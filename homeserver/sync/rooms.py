@@ -40,6 +40,7 @@ MAX_MEMBER_WALK = 20
 MAX_CACHED_SUMMARIES = 50_000
 MAX_ENCODED_EVENTS = 20_000
 MAX_CACHED_LATEST = 10_000  # (room, timeline limit) entries, each up to MAX_TIMELINE_LIMIT + 1 rows
+MAX_SHARED_TIMELINES = 1024  # (room, range, filter) entries: the ranges being answered right now
 STRIPPED_STATE = (
     ("m.room.create", ""),
     ("m.room.join_rules", ""),
@@ -78,6 +79,9 @@ class RoomSections:
         self._encoded = EncodedEvents()
         self._summary_cache: Lru[RoomID, _SummaryEntry] = Lru(MAX_CACHED_SUMMARIES)
         self._latest_cache: Lru[tuple[RoomID, int], _LatestEntry] = Lru(MAX_CACHED_LATEST)
+        self._shared: Lru[tuple[RoomID, int, int, RoomEventFilter], _SharedTimeline] = Lru(
+            MAX_SHARED_TIMELINES
+        )
         notifier.add_listener(recent.on_event)
         notifier.add_listener(self._on_event)
 
@@ -97,7 +101,10 @@ class RoomSections:
         if stayed_joined and since is not None:
             recent = self._recent.between(m.room_id, since, until)
             if recent is not None and len(recent) <= limit:
-                return await self._from_recent(req, m.room_id, recent, ignored)
+                shared = await self._shared_timeline(
+                    m.room_id, since, until, recent, req.filter.room.timeline
+                )
+                return await self._from_recent(req, m.room_id, recent, shared, ignored)
         return await self._from_store(req, m, since, until, limit, ignored)
 
     async def initial(
@@ -209,27 +216,50 @@ class RoomSections:
             known.txns.update(_own_txns(recent, req))
         return known
 
-    async def _from_recent(
-        self, req: SyncRequest, room_id: RoomID, recent: Sequence[RecentEvent], ignored: frozenset[UserID]
-    ) -> dict[str, Any]:
+    async def _shared_timeline(
+        self,
+        room_id: RoomID,
+        since: int,
+        until: int,
+        recent: Sequence[RecentEvent],
+        event_filter: RoomEventFilter,
+    ) -> _SharedTimeline:
+        """The events of (since, until] from the recent log through `event_filter`: the same
+        for every member who stayed joined, so the room's listeners woken by one commit share
+        one fetch. Kept while the room has no later event (a relation or a redaction would
+        change what the range shows)."""
+        key = (room_id, since, until, event_filter)
+        hit = self._shared.get(key)
+        if hit is not None and not self._notifier.changed_since(Stream.ROOMS, room_id, until):
+            return hit
         fetched = await self._events.get_events([r.event_id for r in recent])
-        event_filter = req.filter.room.timeline
-        timeline = [
-            e
-            for r in recent
-            if (e := fetched.get(r.event_id)) is not None
-            and event_filter.matches(e)
-            and (e.sender not in ignored or e.is_state)
-        ]
-        txns = _own_txns(recent, req)
-        related = set(self._recent.related(room_id, [e.event_id for e in timeline]))
-        bundles = await self._aggregator.bundles(
-            req.user_id, [e for e in timeline if e.event_id in related or e.replaces_state is not None]
+        events = [e for r in recent if (e := fetched.get(r.event_id)) is not None and event_filter.matches(e)]
+        related = set(self._recent.related(room_id, [e.event_id for e in events]))
+        shared = _SharedTimeline(
+            events,
+            [e for e in events if e.event_id in related or e.replaces_state is not None],
+            any(e.type == "m.room.member" for e in events),
         )
+        self._shared.put(key, shared)
+        return shared
+
+    async def _from_recent(
+        self,
+        req: SyncRequest,
+        room_id: RoomID,
+        recent: Sequence[RecentEvent],
+        shared: _SharedTimeline,
+        ignored: frozenset[UserID],
+    ) -> dict[str, Any]:
+        timeline = shared.events
+        if ignored:
+            timeline = [e for e in timeline if e.sender not in ignored or e.is_state]
+        txns = _own_txns(recent, req)
+        bundles = await self._aggregator.bundles(req.user_id, shared.bundled) if shared.bundled else {}
         section = self._section(timeline, [], txns, bundles, limited=False, shape=event_shape(req.filter))
         if recent:
             section["timeline"]["prev_batch"] = _prev_batch(timeline, recent[0].stream)
-        if any(e.type == "m.room.member" for e in timeline):
+        if shared.has_members:
             section["summary"] = await self._summary(room_id, req.user_id)
         return section
 
@@ -450,6 +480,13 @@ class EncodedEvents:
             return orjson.Fragment(b'%b,"unsigned":{"age":%d}}' % (hit[1], age))
         txn = orjson.dumps(txn_id)
         return orjson.Fragment(b'%b,"unsigned":{"transaction_id":%b,"age":%d}}' % (hit[1], txn, age))
+
+
+@dataclass(frozen=True, slots=True)
+class _SharedTimeline:
+    events: list[Event]  # fetched, through the timeline filter
+    bundled: list[Event]  # those that may carry bundles: relation targets, replaced state
+    has_members: bool  # a member event among them: the summary comes along
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from homeserver.errors import InvalidParam
 from homeserver.notifier import Stream
 
 
-@dataclass(frozen=True, slots=True)
-class SyncToken:
+class SyncToken(NamedTuple):
+    """A tuple: made and compared for every /sync, where a frozen dataclass's per-field
+    `object.__setattr__` showed up in profiles."""
+
     rooms: int
     account_data: int
     receipts: int = 0

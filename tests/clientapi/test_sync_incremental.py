@@ -1,7 +1,8 @@
 """Incremental /sync: every event exactly once and in order, transaction IDs only for the
 sending device, the same answers from a server whose in-memory log of recent events is cold
 as from a warm one, limited timelines, bundled relations inside one window, rejoined rooms,
-long-poll wake-ups (and the ones that must not happen), and bad since tokens."""
+long-poll wake-ups (and the ones that must not happen), bad since tokens, and listeners
+sharing one range of the room."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from homeserver.appkeys import NOTIFIER, SYNC
+from homeserver.filters import SyncFilter
 from homeserver.ids import RoomID
 from homeserver.sync.recent import RecentEvent, RecentEvents
+from homeserver.sync.request import SyncRequest
 from homeserver.sync.tokens import SyncToken
+from tests.clientapi.stream_helpers import uid
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
 _txn = itertools.count()
@@ -557,3 +562,60 @@ async def test_every_token_length_from_two_to_seven_parses(hs: HomeserverUnderTe
     current = (await sync(alice))["next_batch"][1:].split("_")
     for n in range(2, 8):
         await sync(alice, "s" + "_".join(current[:n]))
+
+
+# (g) Listeners asking for the same range share its fetch, not what is theirs
+
+
+async def test_one_range_for_several_listeners_keeps_each_ones_own_parts(hs: HomeserverUnderTest) -> None:
+    """The sender's device sees its transaction ID, a member ignoring the sender sees none of
+    their messages, the others see them plain: all asking from one token for one range."""
+    alice, bob, carol = await hs.register("alice"), await hs.register("bob"), await hs.register("carol")
+    room = await public_room(alice, bob, carol)
+    await carol.put(
+        f"/user/{carol.user_id}/account_data/m.ignored_user_list", {"ignored_users": {alice.user_id: {}}}
+    )
+    since = (await sync(bob))["next_batch"]
+    event_id, txn = await send(alice, room, "to everyone")
+    bob_sees = timeline(await sync(bob, since), room)
+    alice_sees = timeline(await sync(alice, since), room)
+    carol_body = await sync(carol, since)
+    assert ids(bob_sees) == ids(alice_sees) == [event_id]
+    assert "transaction_id" not in bob_sees[0]["unsigned"]
+    assert alice_sees[0]["unsigned"]["transaction_id"] == txn
+    assert timeline(carol_body, room) == []
+
+
+async def test_a_shared_range_is_read_again_once_the_room_moves_on(hs: HomeserverUnderTest) -> None:
+    """An edit after the range changes what the range shows (its bundle): a range answered
+    before it is not reused after it."""
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    room = await public_room(alice, bob)
+    handler = hs.app[SYNC]
+    since = SyncToken.parse((await sync(bob))["next_batch"])
+    original = await text(alice, room, "helo")
+    until = handler.current_token().rooms
+    membership = next(m for m in await handler._store.memberships(uid(bob)) if m.room_id == room)
+    assert bob.device_id is not None
+    request = SyncRequest(uid(bob), bob.device_id, since, SyncFilter(), False, 0)
+
+    async def events_of_the_range() -> list[dict[str, Any]]:
+        section = await handler._sections.section(
+            request, membership, since.rooms, until, frozenset(), stayed_joined=True
+        )
+        return [json.loads(orjson.dumps(e)) for e in section["timeline"]["events"]]
+
+    before = await events_of_the_range()
+    edit = await text(
+        alice,
+        room,
+        "* hello",
+        **{
+            "m.new_content": {"msgtype": "m.text", "body": "hello"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        },
+    )
+    after = await events_of_the_range()
+    assert ids(before) == ids(after) == [original]
+    assert "m.relations" not in before[0]["unsigned"]
+    assert after[0]["unsigned"]["m.relations"]["m.replace"]["event_id"] == edit
