@@ -72,7 +72,8 @@ class EventMatcher:
         self._room_context = PushContext(
             _NOBODY, room.room_version, room.member_count, None, room.power_levels, room.create
         )
-        self._memo: dict[tuple[int, ...], bool] = {}  # shared conditions' results
+        self._memo: dict[tuple[int, ...], bool] = {}  # shared rules' results (`_in_full`)
+        self._holds: dict[Condition, bool] = {}  # conditions outside PER_USER: their results
         self._plans: dict[int, _Plan] = {}
         self._paths: dict[Path, bool] = {}  # whether the event has a property
         self._words: frozenset[str] | None = None
@@ -147,15 +148,22 @@ class EventMatcher:
     def _plan(self, rules: tuple[CompiledRule, ...], shared: SharedConditions) -> _Plan:
         self.plans_built += 1
         candidates: list[int] = []
+        skip_legacy, holds = self._has_mentions, self._holds
+        fields, room_context = self._fields, self._room_context
         for index, rule in enumerate(rules):
-            if self._has_mentions and rule.legacy:
+            if skip_legacy and rule.legacy:
                 continue  # spec ("Mentioning"): m.mentions switches off the body-based rules
-            if not all(self._common_holds(condition) for condition in rule.common):
-                continue
-            if not rule.personal:
-                return _Plan(tuple(candidates), index, shared)
-            if all(path is None or self._present(path) for path in rule.personal_reads):
-                candidates.append(index)  # else false for every user (mostly: no m.mentions)
+            for condition in rule.common:  # loops, not all(): this runs for every signature
+                hit = holds.get(condition)
+                if hit is None:
+                    hit = holds[condition] = condition(fields, room_context)
+                if not hit:
+                    break
+            else:
+                if not rule.personal:
+                    return _Plan(tuple(candidates), index, shared)
+                if all(path is None or self._present(path) for path in rule.personal_reads):
+                    candidates.append(index)  # else false for every user (mostly: no m.mentions)
         return _Plan(tuple(candidates), None, shared)
 
     def _present(self, path: Path) -> bool:
@@ -163,13 +171,6 @@ class EventMatcher:
         if present is None:
             present = self._paths[path] = has(self._fields, path)
         return present
-
-    def _common_holds(self, condition: Condition) -> bool:
-        key = (id(condition),)
-        hit = self._memo.get(key)
-        if hit is None:
-            hit = self._memo[key] = condition(self._fields, self._room_context)
-        return hit
 
     def _context(self, user_id: UserID, display_name: str | None) -> PushContext:
         room = self._room
