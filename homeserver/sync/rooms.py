@@ -15,30 +15,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from homeserver.clock import now_ms
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event, StateKey
 from homeserver.filters import RoomEventFilter
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.lru import Lru
-from homeserver.notifier import ChangeMemory, Notifier, Stream
+from homeserver.notifier import Notifier, Stream
 from homeserver.rooms.relations import Aggregator
 from homeserver.rooms.visibility import Viewer, Visibility
-from homeserver.storage.events import EventStore, TxnKey
+from homeserver.storage.events import EventStore
 from homeserver.storage.rooms import Membership
 from homeserver.storage.sync import StreamEvent, SyncStore
+from homeserver.sync.encoded import EncodedEvents
 from homeserver.sync.event_format import EventShape, event_shape
 from homeserver.sync.recent import RecentEvent, RecentEvents
 from homeserver.sync.request import SyncRequest
+from homeserver.sync.summaries import RoomSummaries
 
 DEFAULT_TIMELINE_LIMIT = 10
 MAX_TIMELINE_LIMIT = 100
-MAX_HEROES = 5
 MAX_MEMBER_WALK = 20
-MAX_CACHED_SUMMARIES = 50_000
-MAX_ENCODED_EVENTS = 20_000
 MAX_CACHED_LATEST = 10_000  # (room, timeline limit) entries, each up to MAX_TIMELINE_LIMIT + 1 rows
 MAX_SHARED_TIMELINES = 1024  # (room, range, filter) entries: the ranges being answered right now
 STRIPPED_STATE = (
@@ -52,8 +49,6 @@ STRIPPED_STATE = (
 )
 
 
-# A room's member counts, hero candidates, and the room position they were read at.
-_SummaryEntry = tuple[dict[str, int], list[tuple[UserID, str]], int]
 # The room position a room's newest events were read up to, and those events.
 _LatestEntry = tuple[int, list[StreamEvent]]
 
@@ -74,16 +69,13 @@ class RoomSections:
         self._aggregator = aggregator
         self._recent = recent
         self._notifier = notifier
-        self._member_changes = ChangeMemory(notifier.positions[Stream.ROOMS])
-        # room -> (member counts, hero candidates, room position they were read at)
+        self._summaries = RoomSummaries(store, notifier)
         self._encoded = EncodedEvents()
-        self._summary_cache: Lru[RoomID, _SummaryEntry] = Lru(MAX_CACHED_SUMMARIES)
         self._latest_cache: Lru[tuple[RoomID, int], _LatestEntry] = Lru(MAX_CACHED_LATEST)
         self._shared: Lru[tuple[RoomID, int, int, RoomEventFilter], _SharedTimeline] = Lru(
             MAX_SHARED_TIMELINES
         )
         notifier.add_listener(recent.on_event)
-        notifier.add_listener(self._on_event)
 
     async def section(
         self,
@@ -162,7 +154,7 @@ class RoomSections:
             if e.event_id not in known.covered or e.event_id in known.related or e.replaces_state is not None
         ]
         bundles = await self._aggregator.bundles(req.user_id, maybe_related)
-        summaries = await self._summaries(room_ids, req.user_id)
+        summaries = await self._summaries.for_rooms(room_ids, req.user_id)
         shape = event_shape(req.filter)
         out: dict[RoomID, dict[str, Any]] = {}
         for m in joined:
@@ -260,7 +252,7 @@ class RoomSections:
         if recent:
             section["timeline"]["prev_batch"] = _prev_batch(timeline, recent[0].stream)
         if shared.has_members:
-            section["summary"] = await self._summary(room_id, req.user_id)
+            section["summary"] = await self._summaries.for_room(room_id, req.user_id)
         return section
 
     async def _from_store(
@@ -299,7 +291,7 @@ class RoomSections:
         if rows:
             section["timeline"]["prev_batch"] = _prev_batch(timeline, rows[0].stream)
         if since is None or any(e.type == "m.room.member" for e in timeline):
-            section["summary"] = await self._summary(m.room_id, req.user_id)
+            section["summary"] = await self._summaries.for_room(m.room_id, req.user_id)
         return section
 
     def _section(
@@ -397,36 +389,8 @@ class RoomSections:
             for room_id, ids in wanted_ids.items()
         }
 
-    def _on_event(self, event: Event, position: int, txn: TxnKey | None) -> None:
-        if event.type == "m.room.member":
-            self._member_changes.record(event.room_id, position)
-
     def members_changed_since(self, room_id: RoomID, position: int) -> bool:
-        return self._member_changes.changed_since(room_id, position)
-
-    async def _summaries(self, room_ids: Sequence[RoomID], user_id: UserID) -> dict[RoomID, dict[str, Any]]:
-        """The rooms' summaries for this user; member counts and hero candidates are cached
-        per room until its membership changes."""
-        entries: dict[RoomID, _SummaryEntry] = {}
-        stale: list[RoomID] = []
-        for r in room_ids:
-            hit = self._summary_cache.get(r)
-            if hit is None or self._member_changes.changed_since(r, hit[2]):
-                stale.append(r)
-            else:
-                entries[r] = hit
-        if stale:
-            position = self._notifier.positions[Stream.ROOMS]
-            counts = await self._store.member_counts(stale)
-            samples = await self._store.member_samples(stale)
-            for room_id in stale:
-                entry = (counts.get(room_id, {}), samples[room_id], position)
-                self._summary_cache.put(room_id, entry)
-                entries[room_id] = entry
-        return {r: _summary(entries[r][0], entries[r][1], user_id) for r in room_ids}
-
-    async def _summary(self, room_id: RoomID, user_id: UserID) -> dict[str, Any]:
-        return (await self._summaries([room_id], user_id))[room_id]
+        return self._summaries.members_changed_since(room_id, position)
 
     async def stripped_state(self, m: Membership) -> list[dict[str, Any]]:
         """The stripped state an invitee or knocker sees (spec: "Stripped state"), with the
@@ -441,45 +405,6 @@ class RoomSections:
             {"type": e.type, "state_key": e.state_key, "content": e.content, "sender": e.sender}
             for e in found.values()
         ]
-
-
-def _summary(counts: dict[str, int], sample: list[tuple[UserID, str]], user_id: UserID) -> dict[str, Any]:
-    others = [(u, m) for u, m in sample if u != user_id]
-    active = [u for u, m in others if m in ("join", "invite")]
-    gone = [u for u, m in others if m not in ("join", "invite")]
-    return {
-        "m.heroes": (active or gone)[:MAX_HEROES],
-        "m.joined_member_count": counts.get("join", 0),
-        "m.invited_member_count": counts.get("invite", 0),
-    }
-
-
-class EncodedEvents:
-    """Live events as clients see them, encoded once and shared by every listener's response
-    (DESIGN.md, "Performance"): the JSON of the event without its closing brace, to which each
-    response adds only its own `unsigned` (the age). Keyed by the Event object itself, so a
-    redaction (a new object from the event store) is encoded afresh."""
-
-    def __init__(self, size: int = MAX_ENCODED_EVENTS) -> None:
-        self._cache: Lru[EventID, tuple[Event, bytes]] = Lru(size)
-
-    def fragment(self, event: Event, now: int, txn_id: str | None = None) -> Any:
-        """The event at time `now`; `txn_id`: the transaction ID its sender's device gave it,
-        for that device's responses."""
-        hit = self._cache.get(event.event_id)
-        if hit is None or hit[0] is not event:
-            out = client_event(event, include_room_id=False, now=now)
-            unsigned = out.pop("unsigned")
-            if set(unsigned) != {"age"}:  # carries more (redacted_because): not shareable
-                out["unsigned"] = {"transaction_id": txn_id, **unsigned} if txn_id is not None else unsigned
-                return out
-            hit = (event, orjson.dumps(out)[:-1])
-            self._cache.put(event.event_id, hit)
-        age = max(0, now - event.origin_server_ts)
-        if txn_id is None:
-            return orjson.Fragment(b'%b,"unsigned":{"age":%d}}' % (hit[1], age))
-        txn = orjson.dumps(txn_id)
-        return orjson.Fragment(b'%b,"unsigned":{"transaction_id":%b,"age":%d}}' % (hit[1], txn, age))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Events encoded once for every listener (homeserver/sync/rooms.py, EncodedEvents): the bytes
+"""Events encoded once for every listener (homeserver/sync/encoded.py, EncodedEvents): the bytes
 equal the client format, each response has its own age, and a new Event object for the same
 ID (a redaction) is encoded afresh."""
 
@@ -11,7 +11,7 @@ import orjson
 from homeserver.events.client_format import client_event
 from homeserver.events.model import Event
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
-from homeserver.sync.rooms import EncodedEvents
+from homeserver.sync.encoded import EncodedEvents
 from tests.homeserver.eventbuilder import make_event
 
 TS = 1_700_000_000_001  # the builder's origin_server_ts at depth 1
