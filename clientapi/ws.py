@@ -11,7 +11,11 @@ mark, and when it catches up its next frame covers everything since, with a gapp
 timeline where more happened than the timeline limit, exactly as /sync would answer.
 
 The access token is checked again before every frame and every request (a cached lookup), so
-a logged-out device's socket is closed with 4401 at its next frame or request."""
+a logged-out device's socket is closed with 4401 at its next frame or request.
+
+Frames are written to the transport directly, header and body in one `writelines` (one
+system call, the body's bytes not copied): aiohttp's writer copies frames under 16 KiB and
+writes the header of a bigger one apart, a system call and a TCP segment of its own."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +65,10 @@ PATH = "/_matrix/client/unstable/org.homeserver.ws/sync"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
 DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
+SYNC_HEAD = b'{"type":"sync",'  # a sync frame is this, then the /sync body after its "{"
+_NEVER = float("-inf")
+_LEN16 = struct.Struct("!BBH")
+_LEN64 = struct.Struct("!BBQ")
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,9 @@ class WsSettings:
     send_buffer_bytes: int | None = 256 * 1024
 
 
+# A busy socket marks its user active at most this often (a /sync marks per request; presence
+# stores nothing new more often than once a minute anyway).
+ACTIVE_EVERY_S = 10.0
 KEEPALIVE_SWEEPS = 8  # per poll interval: one timer for all sockets, not one each
 HEARTBEAT_BATCH = 500  # pings written between two turns of the event loop
 WS_SETTINGS: web.AppKey[WsSettings] = web.AppKey("ws_settings")
@@ -265,10 +277,10 @@ class Connection:
     and no reference to its last pump's finished task."""
 
     __slots__ = (
+        "_active_at",
         "_filter",
         "_full_state",
         "_heard",
-        "_last_pump",
         "_max_bytes",
         "_pinged",
         "_pump",
@@ -298,7 +310,7 @@ class Connection:
         self._pusher_closes = False  # the pusher is closing the socket: let it finish
         self._pump: asyncio.Task[None] | None = None
         self._watch: Watch | None = None
-        self._last_pump = 0.0  # loop time the last pump started (presence keep-alive)
+        self._active_at = _NEVER  # loop time the user was last marked active (presence)
         self._heard = True  # a frame (not a pong) came in since the last heartbeat
         self._pinged = False  # a heartbeat sent a ping, unanswered yet
 
@@ -335,7 +347,7 @@ class Connection:
                 if msg.type not in DATA:
                     return  # closing, closed, or an error aiohttp has already closed for
                 answer = await self._answer(msg.data)
-                if answer is None or not await self._write(answer):
+                if answer is None or not await self._write(answer, b""):
                     return
         finally:
             if self._watch is not None:
@@ -394,10 +406,14 @@ class Connection:
                 await self.ws.send_frame(error_frame(None, error), WSMsgType.TEXT)
             await self.ws.close(code=code, message=error.errcode.encode())
 
-    async def _write(self, frame: bytes) -> bool:
-        """Write a frame and wait until the transport has room again; False if it is gone."""
+    async def _write(self, head: bytes, rest: bytes | memoryview) -> bool:
+        """Write the text frame `head` + `rest` and wait until the transport has room again;
+        False if the socket is closed or gone."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            return False
+        transport.writelines((_text_header(len(head) + len(rest)) + head, rest))
         try:
-            await self.ws.send_frame(frame, WSMsgType.TEXT)
             await self._request.writer.drain()
         except ConnectionError:
             return False
@@ -406,19 +422,18 @@ class Connection:
     def _start_pump(self) -> None:
         """Called by the watch or the keep-alive sweep: pull and write what is new."""
         self._watch = None
-        if self.ws.closed or self._pump is not None:
-            return
-        self._last_pump = asyncio.get_running_loop().time()
-        self._pump = asyncio.create_task(self._push())
+        if self._pump is None and not self.ws.closed:
+            self._pump = asyncio.create_task(self._push())
 
     async def _push(self) -> None:
         """Frames while there is news, each computed from the token of the frame before it;
         then a watch for the next news, and the task ends."""
         app = self._request.app
+        sync, notifier = app[SYNC], app[NOTIFIER]
         try:
-            await app[PRESENCE].user_active(self.who.user_id, self._query.set_presence)
-            while not app[NOTIFIER].closed:  # at shutdown: stop pulling
-                polled = await app[SYNC].poll(self._sync_request(), self._since)
+            await self._mark_active()
+            while not notifier.closed:  # at shutdown: stop pulling
+                polled = await sync.poll(self._sync_request(), self._since)
                 self._full_state = False
                 if polled.response is None:
                     self._since = polled.since
@@ -438,6 +453,13 @@ class Connection:
             await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"Internal server error")
         finally:
             self._pump = None  # a finished task kept for nothing costs ~0.6 KiB per socket
+
+    async def _mark_active(self) -> None:
+        """Mark the user active, as each /sync does, but at most every ACTIVE_EVERY_S."""
+        now = asyncio.get_running_loop().time()
+        if now - self._active_at >= ACTIVE_EVERY_S:
+            self._active_at = now
+            await self._request.app[PRESENCE].user_active(self.who.user_id, self._query.set_presence)
 
     def _sync_request(self) -> SyncRequest:
         who, query = self.who, self._query
@@ -475,21 +497,33 @@ class Connection:
                 await self.ws.ping()
 
     def keep_alive(self, now: float, poll_s: float) -> None:
-        """Pull now if idle since `poll_s` (loop time `now`), as a /sync client's next request
-        would: it keeps the user's presence online. Called by the app's keep-alive sweep."""
-        if self._watch is not None and now - self._last_pump >= poll_s and not self.ws.closed:
+        """Pull now if idle and not marked active for `poll_s` (loop time `now`), as a /sync
+        client's next request would: it keeps the user's presence online. Called by the
+        app's keep-alive sweep."""
+        if self._watch is not None and now - self._active_at >= poll_s and not self.ws.closed:
             self._request.app[NOTIFIER].unwatch(self._watch)
+            self._active_at = _NEVER  # this pull is for presence: it marks, however recent
             self._start_pump()
 
     async def _write_frame(self, body: dict[str, Any]) -> None:
-        """Check the token (a logged-out device's socket is closed), then write `body`."""
+        """Check the token (a logged-out device's socket is closed), then write `body` as a
+        sync frame: its JSON, encoded once, after SYNC_HEAD in place of its "{"."""
         token_error = await self._check_token()
         if token_error is not None:
             self._pusher_closes = True
             await self._close(CLOSE_UNAUTHORIZED, token_error)
             raise _SocketGone
-        if not await self._write(dumps({"type": "sync", **body})):
+        if not await self._write(SYNC_HEAD, memoryview(dumps(body))[1:]):
             raise _SocketGone
+
+
+def _text_header(length: int) -> bytes:
+    """The header of an unmasked, unfragmented text frame of `length` bytes (RFC 6455 5.2)."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return _LEN16.pack(0x81, 126, length)
+    return _LEN64.pack(0x81, 127, length)
 
 
 class _SocketGone(Exception):

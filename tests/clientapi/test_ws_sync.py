@@ -19,6 +19,8 @@ from aiohttp import WSCloseCode
 from clientapi.ws import WS_CONNECTIONS, WS_SETTINGS, Connection
 from homeserver import clock
 from homeserver.config import Config, Registration
+from homeserver.ids import UserID
+from homeserver.presence import Presence
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.room_helpers import event_count, send_text
 from tests.clientapi.ws_helpers import WAIT_S, SyncSocket, sync_socket, timeline, ws_url
@@ -191,7 +193,7 @@ async def test_logged_out_socket_answers_no_request(hs: HomeserverUnderTest) -> 
         await ws.sync()
         await bob.post("/logout")
         await ws.send_raw(orjson.dumps({"type": "ping", "id": 1}))
-        assert (await ws.frame())["errcode"] == "M_UNKNOWN_TOKEN"
+        assert (await ws.reply())["errcode"] == "M_UNKNOWN_TOKEN"
         assert await ws.closed() == 4401
 
 
@@ -224,7 +226,7 @@ async def test_expired_token_closes_the_socket_4401(
             "clientapi.middleware.now_ms", lambda: real() + hs.config.access_token_lifetime_ms
         )
         await ws.send_raw(orjson.dumps({"type": "ping", "id": 1}))
-        assert (await ws.frame())["errcode"] == "M_UNKNOWN_TOKEN"
+        assert (await ws.reply())["errcode"] == "M_UNKNOWN_TOKEN"
         assert await ws.closed() == 4401
 
 
@@ -238,7 +240,7 @@ async def test_refreshed_token_sent_as_auth_frame_keeps_the_socket_open(hs: Home
         await hs.client(fresh["access_token"]).get("/account/whoami")  # the old token is now spent
         assert (await ws.request("ping"))["type"] == "ack"
         await stale.send_raw(orjson.dumps({"type": "ping", "id": 1}))
-        assert (await stale.frame())["errcode"] == "M_UNKNOWN_TOKEN"
+        assert (await stale.reply())["errcode"] == "M_UNKNOWN_TOKEN"
         assert await stale.closed() == 4401
 
 
@@ -549,23 +551,45 @@ async def test_idle_socket_holds_no_task_and_news_wakes_it(hs: HomeserverUnderTe
             assert (await _idle_connection(hs)).parked
 
 
+def _marks(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[str]:
+    """The users marked active from now on, with a socket's own marks an hour apart: only a
+    socket's first pull and the pulls that must mark do."""
+    marks = asyncio.Queue[str]()
+    mark = Presence.user_active
+
+    async def counted(self: Presence, user_id: UserID, set_presence: str) -> None:
+        marks.put_nowait(user_id)
+        await mark(self, user_id, set_presence)
+
+    monkeypatch.setattr(Presence, "user_active", counted)
+    monkeypatch.setattr("clientapi.ws.ACTIVE_EVERY_S", 3600.0)
+    return marks
+
+
+async def test_a_busy_socket_marks_its_user_active_once_an_interval(
+    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marks = _marks(monkeypatch)
+    alice, bob, room = await _room_with(hs)
+    async with sync_socket(bob) as ws:
+        await ws.sync()
+        for i in range(3):
+            sent = await send_text(alice, room, f"m{i}")
+            assert [e["event_id"] for e in timeline(await ws.sync(), room)] == [sent]
+        await _idle_connection(hs)
+    assert [marks.get_nowait() for _ in range(marks.qsize())] == [bob.user_id]
+
+
 async def test_idle_socket_pulls_every_poll_interval(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The keep-alive pull (it keeps the user's presence online) comes from the app's sweep,
-    as a /sync client's next request would."""
-    pulls = asyncio.Queue[None]()
-    start_pump = Connection._start_pump
-
-    def counted(self: Connection) -> None:
-        pulls.put_nowait(None)
-        start_pump(self)
-
-    monkeypatch.setattr(Connection, "_start_pump", counted)
+    """The keep-alive pull comes from the app's sweep, as a /sync client's next request would,
+    and marks the user active (it keeps their presence online) however recent the last mark."""
+    marks = _marks(monkeypatch)
     async with _server_with(config, poll_ms=20) as server:
         bob = await server.register("bob")
         async with sync_socket(bob) as ws:
             await ws.sync()
             for _ in range(3):  # the first pull, then two timer pulls with no news at all
-                await asyncio.wait_for(pulls.get(), 5)
+                assert await asyncio.wait_for(marks.get(), 5) == bob.user_id
             conn = await _idle_connection(server)
             assert conn.parked
             presence = await bob.get(f"/presence/{bob.user_id}/status")
