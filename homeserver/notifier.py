@@ -29,12 +29,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import TypeVar
 
 from homeserver.events.model import Event
 from homeserver.storage.events import TxnKey
 
 # (event, its stream position, the client transaction that sent it)
 EventListener = Callable[[Event, int, TxnKey | None], None]
+KeyT = TypeVar("KeyT", bound=str)  # a room or user ID, kept as the caller's type
 MAX_REMEMBERED_CHANGES = 200_000  # per stream; past it the memory restarts (answers "maybe")
 
 
@@ -72,6 +74,14 @@ class ChangeMemory:
         if position < self.earliest:
             return True
         return self._last.get(key, 0) > position
+
+    def changed_among(self, keys: Iterable[KeyT], position: int) -> list[KeyT]:
+        """Those of `keys` that may have changed after `position` (one pass: a user in
+        hundreds of rooms asks about all of them on every sync)."""
+        if position < self.earliest:
+            return list(keys)
+        last = self._last.get
+        return [k for k in keys if last(k, 0) > position]
 
 
 class Watch:
@@ -167,6 +177,10 @@ class Notifier:
     def changed_since(self, stream: Stream, key: str, position: int) -> bool:
         """Whether `key` (a room or user ID) may have changed in `stream` after `position`."""
         return self._changes[stream].changed_since(key, position)
+
+    def changed_among(self, stream: Stream, keys: Iterable[KeyT], position: int) -> list[KeyT]:
+        """Those of `keys` (room or user IDs) that may have changed in `stream` after `position`."""
+        return self._changes[stream].changed_among(keys, position)
 
     def _wake(self, keys: Iterable[str]) -> None:
         for key in keys:

@@ -49,6 +49,27 @@ class _RoomView:
     newly_joined: set[RoomID]
 
 
+@dataclass(frozen=True, slots=True)
+class _UserRooms:
+    """A user's memberships, with what every sync of theirs derives from them worked out
+    once per change (a user may be in hundreds of rooms). Not to be changed: shared."""
+
+    all: list[Membership]
+    joined: list[Membership]
+    joined_ids: list[RoomID]
+    newest: int  # the highest stream position among their member events
+
+    @classmethod
+    def of(cls, memberships: list[Membership]) -> _UserRooms:
+        joined = [m for m in memberships if m.membership == "join"]
+        newest = max((m.stream_ordering for m in memberships), default=0)
+        return cls(memberships, joined, [m.room_id for m in joined], newest)
+
+    def moved_since(self, since: SyncToken | None) -> bool:
+        """Whether a membership of theirs may have changed after the token (always for none)."""
+        return since is None or self.newest > since.rooms
+
+
 class Poll(NamedTuple):
     """One look at what changed for a user (`SyncHandler.poll`)."""
 
@@ -73,7 +94,7 @@ class SyncHandler:
         self._notifier = notifier
         self._sections = sections
         self._sources = sources
-        self._memberships = PerUserCache(notifier, Stream.ROOMS, store.memberships)
+        self._rooms = PerUserCache(notifier, Stream.ROOMS, self._load_rooms)
         self._ignored_users = PerUserCache(notifier, Stream.ACCOUNT_DATA, ignored.ignored_users)
         # All of a user's account data, for initial syncs (a client that restarts, a socket
         # that reconnects without a token): kept while the notifier saw no change of theirs.
@@ -123,52 +144,56 @@ class SyncHandler:
         on from. `req.since` is not used; presence is the caller's."""
         # The rooms to wait on are read before the positions: a change after this point
         # is either in `seen` or wakes a waiter registered for these rooms.
-        memberships = await self._memberships.get(req.user_id)
+        rooms = await self._rooms.get(req.user_id)
         seen = self.current_token()
-        rooms = [m.room_id for m in memberships if m.membership == "join"]
         if since is None or req.full_state:
-            return Poll(await self._build(req, None, seen, memberships), seen, seen, rooms)
+            return Poll(await self._build(req, None, seen, rooms), seen, seen, rooms.joined_ids)
         if seen != since:
-            response = await self._build(req, since, seen, memberships)
+            response = await self._build(req, since, seen, rooms)
             if _has_content(response):
-                return Poll(response, seen, seen, rooms)
+                return Poll(response, seen, seen, rooms.joined_ids)
             since = SyncToken.parse(response["next_batch"])  # nothing up to here: look further on
-        return Poll(None, since, seen, rooms)
+        return Poll(None, since, seen, rooms.joined_ids)
+
+    async def _load_rooms(self, user_id: UserID) -> _UserRooms:
+        return _UserRooms.of(await self._store.memberships(user_id))
 
     async def _build(
-        self, req: SyncRequest, since: SyncToken | None, now: SyncToken, memberships: list[Membership]
+        self, req: SyncRequest, since: SyncToken | None, now: SyncToken, rooms: _UserRooms
     ) -> dict[str, Any]:
         room_filter = req.filter.room
         if since is None and room_filter.include_leave:
-            memberships = await self._store.memberships(req.user_id)  # fresh: forgotten rooms
-        memberships = [m for m in memberships if room_filter.includes_room(m.room_id)]
+            rooms = await self._load_rooms(req.user_id)  # fresh: forgotten rooms
+        if room_filter.rooms is not None or room_filter.not_rooms:
+            rooms = _UserRooms.of([m for m in rooms.all if room_filter.includes_room(m.room_id)])
         account_changes = await self._account_changes(req.user_id, since, now)
         room_account_data: dict[RoomID, list[AccountDataChange]] = {}
         for change in account_changes:
             if change.room_id is not None:
                 room_account_data.setdefault(change.room_id, []).append(change)
-        joined = [m for m in memberships if m.membership == "join"]
+        joined = rooms.joined
         # A room is new to the user unless they were joined throughout since the token: their
         # own member event moving (a profile change, a leave and rejoin) is checked.
         newly_joined = {
             m.room_id
-            for m in joined
+            for m in (joined if rooms.moved_since(since) else ())
             if since is None
             or (m.stream_ordering > since.rooms and not await self._sections.stayed_joined(m, since.rooms))
         }
         if since is None:
-            ephemeral = await self._ephemeral(req, [m.room_id for m in joined], None, now)
+            ephemeral = await self._ephemeral(req, rooms.joined_ids, None, now)
         else:  # rooms new to the user get everything current, as in an initial sync
-            ongoing = [m.room_id for m in joined if m.room_id not in newly_joined]
+            ongoing = [r for r in rooms.joined_ids if r not in newly_joined]
             ephemeral = await self._ephemeral(req, ongoing, since, now)
             if newly_joined:
                 ephemeral.update(await self._ephemeral(req, list(newly_joined), None, now))
         ignored = await self._ignored_users.get(req.user_id)
         view = _RoomView(req, since, now, ignored, room_account_data, ephemeral, newly_joined)
-        rooms: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
-        await self._joined_sections(view, joined, rooms["join"])
-        await self._unread_counts(req, rooms["join"])
-        await self._other_sections(view, memberships, rooms)
+        sections: dict[str, dict[str, Any]] = {"join": {}, "invite": {}, "leave": {}, "knock": {}}
+        await self._joined_sections(view, joined, sections["join"])
+        await self._unread_counts(req, sections["join"])
+        if rooms.moved_since(since):
+            await self._other_sections(view, rooms.all, sections)
         global_data = [c for c in account_changes if c.room_id is None]
         if since is None and not any(c.type == PUSH_RULES for c in global_data):
             # Never changed, so never stored (all stored data is in an initial sync's changes):
@@ -179,12 +204,12 @@ class SyncHandler:
         key_counts, fallback_types = await self._sources.key_counts.counts(
             req.user_id, DeviceID(req.device_id)
         )
-        changed, left = await self._device_lists(req, since, now, memberships)
+        changed, left = await self._device_lists(req, since, now, rooms)
         return {
             "next_batch": now.with_to_device(to_device_position).encode(),
-            "rooms": rooms,
+            "rooms": sections,
             "account_data": {"events": _account_events(global_data, req.filter.account_data)},
-            "presence": {"events": await self._presence(req, since, now, [m.room_id for m in joined])},
+            "presence": {"events": await self._presence(req, since, now, rooms.joined_ids)},
             "to_device": {"events": to_device},
             "device_lists": {"changed": changed, "left": left},
             "device_one_time_keys_count": key_counts,
@@ -198,12 +223,16 @@ class SyncHandler:
         req, since, now = view.req, view.since, view.now
         room_filter = req.filter.room
         initial = await self._sections.initial(req, joined, now.rooms, view.ignored) if since is None else {}
+        changed: set[RoomID] = set()
+        if since is not None:  # only the rooms with something new are looked at
+            room_ids = (m.room_id for m in joined)
+            changed.update(self._notifier.changed_among(Stream.ROOMS, room_ids, since.rooms))
+            wanted = changed | view.newly_joined | view.account_data.keys() | view.ephemeral.keys()
+            joined = [m for m in joined if m.room_id in wanted]
         for m in joined:
             moved = since is not None and m.stream_ordering > since.rooms
             newly = m.room_id in view.newly_joined
-            has_events = newly or (
-                since is not None and self._notifier.changed_since(Stream.ROOMS, m.room_id, since.rooms)
-            )
+            has_events = newly or m.room_id in changed
             if not has_events and m.room_id not in view.account_data and m.room_id not in view.ephemeral:
                 continue
             if m.room_id in initial:
@@ -284,11 +313,10 @@ class SyncHandler:
             for room_id, users in self._sources.typing.for_sync(joined, typing_since).items():
                 out.setdefault(room_id, []).append({"type": "m.typing", "content": {"user_ids": users}})
         receipts_since = since.receipts if since else 0
-        changed = self._notifier.changed_since
-        if since is None or changed(Stream.RECEIPTS, req.user_id, receipts_since):
+        if since is None or self._notifier.changed_since(Stream.RECEIPTS, req.user_id, receipts_since):
             candidates = list(joined)
         else:
-            candidates = [r for r in joined if changed(Stream.RECEIPTS, r, receipts_since)]
+            candidates = self._notifier.changed_among(Stream.RECEIPTS, joined, receipts_since)
         if candidates:
             receipts = await self._sources.receipts.for_sync(
                 req.user_id, candidates, receipts_since, now.receipts
@@ -304,9 +332,7 @@ class SyncHandler:
             return []
         if since is not None:
             # A presence change is recorded under its user and the rooms they are in.
-            changed = self._notifier.changed_since
-            keys = (req.user_id, *joined)
-            if not any(changed(Stream.PRESENCE, key, since.presence) for key in keys):
+            if not self._notifier.changed_among(Stream.PRESENCE, (req.user_id, *joined), since.presence):
                 return []
         events = await self._sources.presence.for_sync(
             req.user_id, since.presence if since else 0, now.presence
@@ -338,20 +364,22 @@ class SyncHandler:
         return messages, position
 
     async def _device_lists(
-        self, req: SyncRequest, since: SyncToken | None, now: SyncToken, memberships: list[Membership]
+        self, req: SyncRequest, since: SyncToken | None, now: SyncToken, rooms: _UserRooms
     ) -> tuple[list[str], list[str]]:
         if since is None:
             return [], []  # spec: only for incremental syncs
-        membership_moved = any(m.stream_ordering > since.rooms for m in memberships) or any(
-            self._sections.members_changed_since(m.room_id, since.rooms)
-            for m in memberships
-            if m.membership == "join"
-        )
-        if since.device_lists == now.device_lists and not membership_moved:
+        if since.device_lists == now.device_lists and not self._membership_moved(since, rooms):
             return [], []
         return await self._sources.device_lists.for_sync(
             req.user_id, since.device_lists, now.device_lists, since.rooms, now.rooms
         )
+
+    def _membership_moved(self, since: SyncToken, rooms: _UserRooms) -> bool:
+        """Whether the user's memberships, or the members of a room they are in, changed
+        since the token (whose devices they track changes then)."""
+        if rooms.moved_since(since):
+            return True
+        return bool(self._sections.members_changed_among(rooms.joined_ids, since.rooms))
 
 
 def _account_events(

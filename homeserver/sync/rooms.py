@@ -389,8 +389,8 @@ class RoomSections:
             for room_id, ids in wanted_ids.items()
         }
 
-    def members_changed_since(self, room_id: RoomID, position: int) -> bool:
-        return self._summaries.members_changed_since(room_id, position)
+    def members_changed_among(self, room_ids: Sequence[RoomID], position: int) -> list[RoomID]:
+        return self._summaries.members_changed_among(room_ids, position)
 
     async def stripped_state(self, m: Membership) -> list[dict[str, Any]]:
         """The stripped state an invitee or knocker sees (spec: "Stripped state"), with the

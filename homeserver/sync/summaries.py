@@ -33,8 +33,9 @@ class RoomSummaries:
         if event.type == "m.room.member":
             self._member_changes.record(event.room_id, position)
 
-    def members_changed_since(self, room_id: RoomID, position: int) -> bool:
-        return self._member_changes.changed_since(room_id, position)
+    def members_changed_among(self, room_ids: Sequence[RoomID], position: int) -> list[RoomID]:
+        """Those of the rooms whose membership may have changed after `position`."""
+        return self._member_changes.changed_among(room_ids, position)
 
     async def for_rooms(self, room_ids: Sequence[RoomID], user_id: UserID) -> dict[RoomID, dict[str, Any]]:
         """The rooms' summaries for this user; member counts and hero candidates are cached

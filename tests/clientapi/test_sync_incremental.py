@@ -619,3 +619,27 @@ async def test_a_shared_range_is_read_again_once_the_room_moves_on(hs: Homeserve
     assert ids(before) == ids(after) == [original]
     assert "m.relations" not in before[0]["unsigned"]
     assert after[0]["unsigned"]["m.relations"]["m.replace"]["event_id"] == edit
+
+
+async def test_a_member_of_many_rooms_gets_just_the_rooms_with_news(hs: HomeserverUnderTest) -> None:
+    """Of twelve rooms, the incremental sync carries the one with a message, the one with a
+    receipt and the one with room account data, each with only its own news; a leave shows
+    under `leave`."""
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    rooms = [await public_room(alice, bob) for _ in range(12)]
+    target = await text(alice, rooms[4], "read me")
+    since = (await sync(bob))["next_batch"]
+    message = await text(alice, rooms[2], "news")
+    await alice.post(f"/rooms/{rooms[4]}/receipt/m.read/{target}", {})
+    await bob.put(f"/user/{bob.user_id}/rooms/{rooms[7]}/account_data/org.example.tag", {"x": 1})
+    await bob.post(f"/rooms/{rooms[9]}/leave", {})
+    body = await sync(bob, since)
+    joined = body["rooms"]["join"]
+    assert sorted(joined) == sorted([rooms[2], rooms[4], rooms[7]])
+    assert ids(timeline(body, rooms[2])) == [message]
+    assert [e["type"] for e in joined[rooms[4]]["ephemeral"]["events"]] == ["m.receipt"]
+    assert timeline(body, rooms[4]) == [] and timeline(body, rooms[7]) == []
+    assert [e["type"] for e in joined[rooms[7]]["account_data"]["events"]] == ["org.example.tag"]
+    assert list(body["rooms"]["leave"]) == [rooms[9]]
+    again = await sync(bob, body["next_batch"])
+    assert again["rooms"]["join"] == {} and again["rooms"]["leave"] == {}

@@ -207,6 +207,23 @@ def test_changed_since_counts_deferred_changes() -> None:
     assert n.changed_since(Stream.ROOMS, ROOM_A, 4)
 
 
+def test_changed_among_picks_the_keys_changed_after_the_position_in_their_order() -> None:
+    n = Notifier()
+    n.notify(Stream.ROOMS, 5, rooms=[ROOM_B])
+    n.notify(Stream.ROOMS, 7, rooms=[ROOM_A])
+    assert n.changed_among(Stream.ROOMS, [ROOM_A, ROOM_B, "!quiet:hs"], 4) == [ROOM_A, ROOM_B]
+    assert n.changed_among(Stream.ROOMS, [ROOM_A, ROOM_B], 5) == [ROOM_A]
+    assert n.changed_among(Stream.ROOMS, [ROOM_A, ROOM_B], 7) == []
+    assert n.changed_among(Stream.RECEIPTS, [ROOM_A, ROOM_B], 0) == []
+
+
+def test_changed_among_answers_maybe_for_every_key_before_earliest() -> None:
+    memory = ChangeMemory(10)
+    memory.record(ROOM_A, 12)
+    assert memory.changed_among(iter([ROOM_A, ROOM_B]), 9) == [ROOM_A, ROOM_B]
+    assert memory.changed_among([ROOM_A, ROOM_B], 10) == [ROOM_A]
+
+
 def test_change_memory_keeps_the_latest_position() -> None:
     memory = ChangeMemory(10)
     memory.record(ROOM_A, 15)
