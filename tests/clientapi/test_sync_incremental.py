@@ -66,6 +66,13 @@ async def text(client: MatrixClient, room: str, body: str, **extra: Any) -> str:
     return (await send(client, room, body, **extra))[0]
 
 
+async def fix_typo(client: MatrixClient, room: str, original: str) -> str:
+    """An edit of `original` to "hello"; returns its event ID."""
+    new_content = {"msgtype": "m.text", "body": "hello"}
+    relation = {"rel_type": "m.replace", "event_id": original}
+    return await text(client, room, "* hello", **{"m.new_content": new_content, "m.relates_to": relation})
+
+
 async def public_room(owner: MatrixClient, *members: MatrixClient) -> str:
     room: str = (await owner.post("/createRoom", {"preset": "public_chat", "name": "Inc"}))["room_id"]
     for member in members:
@@ -365,15 +372,7 @@ async def test_edit_of_an_event_in_the_same_window_is_bundled(hs: HomeserverUnde
     room = await public_room(alice, bob)
     since = (await sync(bob))["next_batch"]
     original = await text(alice, room, "helo")
-    edit = await text(
-        alice,
-        room,
-        "* hello",
-        **{
-            "m.new_content": {"msgtype": "m.text", "body": "hello"},
-            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
-        },
-    )
+    edit = await fix_typo(alice, room, original)
     events = timeline(await sync(bob, since), room)
     assert ids(events) == [original, edit]
     assert events[0]["unsigned"]["m.relations"]["m.replace"]["event_id"] == edit
@@ -606,15 +605,7 @@ async def test_a_shared_range_is_read_again_once_the_room_moves_on(hs: Homeserve
         return [json.loads(orjson.dumps(e)) for e in section["timeline"]["events"]]
 
     before = await events_of_the_range()
-    edit = await text(
-        alice,
-        room,
-        "* hello",
-        **{
-            "m.new_content": {"msgtype": "m.text", "body": "hello"},
-            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
-        },
-    )
+    edit = await fix_typo(alice, room, original)
     after = await events_of_the_range()
     assert ids(before) == ids(after) == [original]
     assert "m.relations" not in before[0]["unsigned"]
