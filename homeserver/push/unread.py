@@ -58,18 +58,24 @@ class RoomLog:
     order, each with the set of members it notifies; `base` is the index (counted since the log
     began) of the oldest one kept. Users holding counts of the room are `registered`."""
 
-    __slots__ = ("base", "checked", "checked_seq", "entries", "registered")
+    __slots__ = ("base", "checked", "checked_seq", "end", "entries", "registered")
 
     def __init__(self) -> None:
         self.entries: list[tuple[int, str, bool, frozenset[UserID]]] = []  # stream, thread, highlight
         self.base = 0
+        self.end = 0  # base + len(entries): the index the next entry gets
         self.registered: dict[UserID, _Entry] = {}  # user -> the counts holding this room's
         self.checked: dict[int, frozenset[UserID]] = {}  # member sets whose users are registered
         self.checked_seq = 0  # UnreadCounts' registration counter when `checked` was filled
 
-    @property
-    def end(self) -> int:
-        return self.base + len(self.entries)
+    def append(self, stream: int, thread_id: str, highlight: bool, members: frozenset[UserID]) -> None:
+        self.entries.append((stream, thread_id, highlight, members))
+        self.end += 1
+
+    def trim(self, base: int) -> None:
+        """Forget the entries before `base`."""
+        del self.entries[: base - self.base]
+        self.base = base
 
 
 class RoomCounts:
@@ -215,7 +221,7 @@ class UnreadCounts:
             users = frozenset(members)
             self._sets[id(members)] = (members, users)
         log = self._log(room_id)
-        log.entries.append((stream, thread_id, outcome.highlight, users))
+        log.append(stream, thread_id, outcome.highlight, users)
         self._register(room_id, log, users)
         if len(log.entries) >= 2 * LOG_KEPT:
             self._trim(room_id, log)
@@ -261,8 +267,7 @@ class UnreadCounts:
                 del log.registered[user_id]
                 if self._cache.peek(user_id) is entry:
                     self._cache.pop(user_id)
-        del log.entries[: base - log.base]
-        log.base = base
+        log.trim(base)
 
     def _room_redacted(self, room_id: RoomID) -> None:
         self._seq += 1
