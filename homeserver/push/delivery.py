@@ -73,6 +73,8 @@ class PushDelivery:
         self._unread = unread
         self._allow_local = allow_local
         self._users: set[UserID] = set()
+        # The last big member tuple seen, as a set (see _with_pushers).
+        self._member_set: tuple[tuple[UserID, ...], frozenset[UserID]] = ((), frozenset())
         self._queues: dict[UserID, deque[_Pending]] = {}
         self._workers: dict[UserID, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -110,11 +112,26 @@ class PushDelivery:
         if not self._users or self._closing:
             return
         for item in items:
-            if item.push is None:
+            plan = item.push
+            if plan is None:
                 continue
-            for user_id, outcome in item.push.notified():
-                if user_id in self._users:
-                    self._queue(user_id, _Pending(item.event, user_id, outcome))
+            if plan.common is not None:
+                for user_id in self._with_pushers(plan.members):
+                    self._queue(user_id, _Pending(item.event, user_id, plan.common))
+            for own in plan.own:
+                if own.outcome is not None and own.user_id in self._users:
+                    self._queue(own.user_id, _Pending(item.event, own.user_id, own.outcome))
+
+    def _with_pushers(self, members: tuple[UserID, ...]) -> list[UserID]:
+        """Those of `members` with pushers, walking the smaller side: a big room's members
+        (a tuple the planner reuses from event to event, so its set is kept) against the
+        few users with pushers."""
+        if len(self._users) >= len(members):
+            return [u for u in members if u in self._users]
+        if self._member_set[0] is not members:
+            self._member_set = (members, frozenset(members))
+        member_set = self._member_set[1]
+        return [u for u in self._users if u in member_set]
 
     def _queue(self, user_id: UserID, pending: _Pending) -> None:
         queue = self._queues.setdefault(user_id, deque(maxlen=MAX_QUEUED_PER_USER))

@@ -214,6 +214,27 @@ async def test_delivery_to_a_gateway(local_hs: HomeserverUnderTest, gateway: Gat
     assert [d["pushkey"] for d in long["devices"]] == ["key2"]
 
 
+async def test_in_a_bigger_room_only_the_members_with_pushers_are_pushed(
+    local_hs: HomeserverUnderTest, gateway: Gateway
+) -> None:
+    """More members than users with pushers: the members are matched the other way round,
+    and a member with an outcome of their own (a mention) is pushed too."""
+    alice, bob, room = await _room(local_hs)
+    others = [await local_hs.register(name) for name in ("carol", "dave", "erin")]
+    for member in others:
+        await member.post(f"/join/{room}")
+    await bob.post("/pushers/set", _pusher(gateway.url))
+    await others[0].post("/pushers/set", _pusher(gateway.url, pushkey="carol-key"))
+    first = await _send(alice, room, "hello all", "t1")
+    second = await _send(alice, room, "hello carol", "t2")  # carol's own highlight outcome
+    pushed = sorted(
+        (r["notification"]["event_id"], r["notification"]["devices"][0]["pushkey"])
+        for r in [await gateway.next() for _ in range(4)]
+    )
+    assert pushed == sorted([(first, "key1"), (first, "carol-key"), (second, "key1"), (second, "carol-key")])
+    assert gateway.received.empty()
+
+
 async def test_delivery_retries_after_a_failure(local_hs: HomeserverUnderTest, gateway: Gateway) -> None:
     alice, bob, room = await _room(local_hs)
     await bob.post("/pushers/set", _pusher(gateway.url))
