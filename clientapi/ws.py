@@ -10,8 +10,11 @@ again. A slow reader therefore costs at most one frame on top of the transport's
 mark, and when it catches up its next frame covers everything since, with a gappy (`limited`)
 timeline where more happened than the timeline limit, exactly as /sync would answer.
 
-The access token is checked again before every frame and every request (a cached lookup), so
-a logged-out device's socket is closed with 4401 at its next frame or request.
+The access token is checked again before every request (a cached lookup), and before every
+frame in O(1): a frame looks it up again only after a revocation in this process, once the
+token has expired, or TOKEN_RECHECK_S after the last lookup (revocations by other processes
+reach a process through its cache's TTL). A logged-out device's socket is thus closed with
+4401 at its next frame or request.
 
 Frames are written to the transport directly, header and body in one `writelines` (one
 system call, the body's bytes not copied): aiohttp's writer copies frames under 16 KiB and
@@ -50,8 +53,9 @@ from clientapi.ws_requests import (
     parse_request,
     perform,
 )
-from homeserver.appkeys import CONFIG, NOTIFIER, PRESENCE, SYNC
+from homeserver.appkeys import CONFIG, NOTIFIER, PRESENCE, SYNC, TOKENS
 from homeserver.auth.tokens import Requester
+from homeserver.clock import now_ms
 from homeserver.errors import Forbidden, InternalError, MatrixError
 from homeserver.filters import SyncFilter
 from homeserver.ids import RoomID
@@ -91,6 +95,7 @@ class WsSettings:
 # A busy socket marks its user active at most this often (a /sync marks per request; presence
 # stores nothing new more often than once a minute anyway).
 ACTIVE_EVERY_S = 10.0
+TOKEN_RECHECK_S = 5.0  # a frame looks its token up again at least this often
 KEEPALIVE_SWEEPS = 8  # per poll interval: one timer for all sockets, not one each
 HEARTBEAT_BATCH = 500  # pings written between two turns of the event loop
 WS_SETTINGS: web.AppKey[WsSettings] = web.AppKey("ws_settings")
@@ -287,8 +292,10 @@ class Connection:
         "_pusher_closes",
         "_query",
         "_request",
+        "_revocations",
         "_since",
         "_token",
+        "_trusted_until",
         "_watch",
         "who",
         "ws",
@@ -311,6 +318,8 @@ class Connection:
         self._pump: asyncio.Task[None] | None = None
         self._watch: Watch | None = None
         self._active_at = _NEVER  # loop time the user was last marked active (presence)
+        self._revocations = -1  # the token issuer's count of revocations at the last check
+        self._trusted_until = _NEVER  # loop time until which the last check holds
         self._heard = True  # a frame (not a pong) came in since the last heartbeat
         self._pinged = False  # a heartbeat sent a ping, unanswered yet
 
@@ -388,16 +397,31 @@ class Connection:
         if (who.user_id, who.device_id) != (self.who.user_id, self.who.device_id):
             raise Forbidden("The new access token must be for the same user and device")
         self._token, self.who = token, who
+        self._trusted_until = _NEVER  # the next frame checks the new token
         return ack_frame(request.id, {"user_id": who.user_id, "device_id": who.device_id})
 
     async def _check_token(self) -> MatrixError | None:
         """Why the token is no longer valid (logged out, expired), or None."""
         token = self._token or bearer_token(self._request) or ""
+        tokens = self._request.app[TOKENS]
+        revocations = tokens.revocations  # before the lookup: one during it is seen next time
         try:
             self.who = await authenticate(self._request, token)
         except MatrixError as e:
             return e
+        self._revocations = revocations
+        now = asyncio.get_running_loop().time()
+        expires_ts = self.who.expires_ts
+        left_s = TOKEN_RECHECK_S if expires_ts is None else (expires_ts - now_ms()) / 1000
+        self._trusted_until = now + min(TOKEN_RECHECK_S, left_s)
         return None
+
+    def _token_trusted(self) -> bool:
+        """Whether the last check still holds: no revocation since, not expired, recent."""
+        return (
+            self._request.app[TOKENS].revocations == self._revocations
+            and asyncio.get_running_loop().time() < self._trusted_until
+        )
 
     async def _close(self, code: int, error: MatrixError) -> None:
         """Tell the client why in an error frame, then close with `code`."""
@@ -508,7 +532,7 @@ class Connection:
     async def _write_frame(self, body: dict[str, Any]) -> None:
         """Check the token (a logged-out device's socket is closed), then write `body` as a
         sync frame: its JSON, encoded once, after SYNC_HEAD in place of its "{"."""
-        token_error = await self._check_token()
+        token_error = None if self._token_trusted() else await self._check_token()
         if token_error is not None:
             self._pusher_closes = True
             await self._close(CLOSE_UNAUTHORIZED, token_error)

@@ -32,6 +32,7 @@ class Requester:
     device_id: DeviceID
     jti: str
     is_guest: bool = False
+    expires_ts: int | None = None  # when the token expires (ms), if it does
 
 
 def load_or_create_secret(configured: str, data_dir: Path) -> bytes:
@@ -74,6 +75,10 @@ class TokenIssuer:
         # checking them costs more than the rest of a long-poll /sync. The key is a 16-byte
         # digest, not the ~300-character token: an open WebSocket keeps its token's entry.
         self._claims: Lru[bytes, _Claims] = Lru(CACHE_SIZE)
+        # Counts this process's revocations: a holder of a checked token (an open WebSocket)
+        # needs to check it again after a change here, or its expiry, or a cache TTL (for
+        # another process's revocations), and not before.
+        self.revocations = 0
 
     def issue(
         self,
@@ -109,7 +114,7 @@ class TokenIssuer:
         if record.refresh_parent is not None:
             await self._devices.first_use(record)
             self._cache[record.jti] = (time.monotonic() + CACHE_TTL_S, replace(record, refresh_parent=None))
-        return Requester(record.user_id, record.device_id, record.jti, is_guest=claims.guest)
+        return Requester(record.user_id, record.device_id, record.jti, claims.guest, record.expires_ts)
 
     def _verified_claims(self, token: str) -> _Claims:
         """The claims this server signed into `token`; kept per token, in the few fields read
@@ -145,6 +150,7 @@ class TokenIssuer:
 
     def forget(self, user_id: str, device_ids: Collection[str] | None = None) -> None:
         """Evict a user's cached tokens (of some devices, or all) after a revocation commits."""
+        self.revocations += 1
         doomed = [
             jti
             for jti, (_, record) in self._cache.items()

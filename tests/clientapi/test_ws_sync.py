@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode
 
 from clientapi.ws import WS_CONNECTIONS, WS_SETTINGS, Connection
 from homeserver import clock
+from homeserver.auth.tokens import Requester, TokenIssuer
 from homeserver.config import Config, Registration
 from homeserver.ids import UserID
 from homeserver.presence import Presence
@@ -180,6 +181,35 @@ async def test_logout_closes_the_socket_4401(hs: HomeserverUnderTest) -> None:
     alice, bob, room = await _room_with(hs)
     async with sync_socket(bob) as ws:
         await ws.sync()
+        await bob.post("/logout")
+        await send_text(alice, room, "wakes bob's socket")
+        error = await ws.frame()
+        assert error["type"] == "error" and error["errcode"] == "M_UNKNOWN_TOKEN"
+        assert await ws.closed() == 4401
+
+
+async def test_frames_look_the_token_up_only_after_a_revocation(
+    hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frame checks the token in O(1) while nothing was revoked (here: for an hour);
+    a logout makes the next frame look it up, and close the socket."""
+    monkeypatch.setattr("clientapi.ws.TOKEN_RECHECK_S", 3600.0)
+    lookups: list[str | None] = []
+    lookup = TokenIssuer.authenticate
+
+    async def counted(self: TokenIssuer, token: str, now_ms: int) -> Requester:
+        lookups.append(token)
+        return await lookup(self, token, now_ms)
+
+    monkeypatch.setattr(TokenIssuer, "authenticate", counted)
+    alice, bob, room = await _room_with(hs)
+    async with sync_socket(bob) as ws:
+        await ws.sync()
+        looked_up = lookups.count(bob.access_token)
+        for i in range(3):
+            sent = await send_text(alice, room, f"m{i}")
+            assert [e["event_id"] for e in timeline(await ws.sync(), room)] == [sent]
+        assert lookups.count(bob.access_token) == looked_up
         await bob.post("/logout")
         await send_text(alice, room, "wakes bob's socket")
         error = await ws.frame()
