@@ -465,7 +465,7 @@ class Connection:
                         return
                     continue
                 await self._write_frame(polled.response)
-                self._since = SyncToken.parse(polled.response["next_batch"])
+                self._since = polled.since
         except _SocketGone:
             return
         except MatrixError as e:

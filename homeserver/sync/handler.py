@@ -74,7 +74,7 @@ class Poll(NamedTuple):
     """One look at what changed for a user (`SyncHandler.poll`)."""
 
     response: dict[str, Any] | None  # None: nothing the user can see changed
-    since: SyncToken  # the token to go on from (a response's own is its next_batch)
+    since: SyncToken  # the token to go on from: a response's next_batch
     seen: SyncToken  # the positions looked at: anything after them is news
     rooms: list[RoomID]  # the joined rooms to wait on, besides the user
 
@@ -147,12 +147,13 @@ class SyncHandler:
         rooms = await self._rooms.get(req.user_id)
         seen = self.current_token()
         if since is None or req.full_state:
-            return Poll(await self._build(req, None, seen, rooms), seen, seen, rooms.joined_ids)
+            response, next_token = await self._build(req, None, seen, rooms)
+            return Poll(response, next_token, seen, rooms.joined_ids)
         if seen != since:
-            response = await self._build(req, since, seen, rooms)
+            response, next_token = await self._build(req, since, seen, rooms)
             if _has_content(response):
-                return Poll(response, seen, seen, rooms.joined_ids)
-            since = SyncToken.parse(response["next_batch"])  # nothing up to here: look further on
+                return Poll(response, next_token, seen, rooms.joined_ids)
+            since = next_token  # nothing up to here: look further on
         return Poll(None, since, seen, rooms.joined_ids)
 
     async def _load_rooms(self, user_id: UserID) -> _UserRooms:
@@ -160,7 +161,8 @@ class SyncHandler:
 
     async def _build(
         self, req: SyncRequest, since: SyncToken | None, now: SyncToken, rooms: _UserRooms
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], SyncToken]:
+        """The response for what changed in (since, now], and its next_batch token."""
         room_filter = req.filter.room
         if since is None and room_filter.include_leave:
             rooms = await self._load_rooms(req.user_id)  # fresh: forgotten rooms
@@ -205,8 +207,9 @@ class SyncHandler:
             req.user_id, DeviceID(req.device_id)
         )
         changed, left = await self._device_lists(req, since, now, rooms)
-        return {
-            "next_batch": now.with_to_device(to_device_position).encode(),
+        next_token = now.with_to_device(to_device_position)
+        response = {
+            "next_batch": next_token.encode(),
             "rooms": sections,
             "account_data": {"events": _account_events(global_data, req.filter.account_data)},
             "presence": {"events": await self._presence(req, since, now, rooms.joined_ids)},
@@ -215,6 +218,7 @@ class SyncHandler:
             "device_one_time_keys_count": key_counts,
             "device_unused_fallback_key_types": fallback_types,
         }
+        return response, next_token
 
     async def _joined_sections(
         self, view: _RoomView, joined: Sequence[Membership], out: dict[str, Any]
