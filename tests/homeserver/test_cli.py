@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import os
 import re
 import signal
@@ -388,3 +389,16 @@ async def test_create_registration_token_outside_the_grammar(cli: Cli) -> None:
 async def test_create_registration_token_refusals(cli: Cli, args: list[str]) -> None:
     (await cli("create-registration-token", *args)).one_error_line()
     assert not (Path(cli.env["DATA_DIR"]) / "homeserver.db").exists()  # refused before opening anything
+
+
+def test_started_server_freezes_its_start_up_objects_and_collects_young_ones_less_often() -> None:
+    from homeserver.__main__ import GC_THRESHOLDS, _tune_gc
+
+    thresholds = gc.get_threshold()
+    try:
+        _tune_gc()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] > thresholds[0]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
