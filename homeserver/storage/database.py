@@ -76,19 +76,34 @@ class Database:
         with self._writer.begin() as conn:
             return work(conn)
 
+    # Reads run to their end even when their caller is cancelled (a WebSocket's frame task
+    # when the socket closes, a request whose client went away): SQLAlchemy terminates a
+    # connection interrupted mid-query, and with aiosqlite that close then waits forever on
+    # the connection's stopped thread, leaving a task that never ends (and a shutdown that
+    # hangs in asyncio's cancel-all). The caller still gets its CancelledError at once.
+
     async def fetch_one(self, stmt: Executable) -> Row[Any] | None:
-        async with self._reader.connect() as conn:
-            return (await conn.execute(stmt)).first()
+        return await asyncio.shield(self._fetch_one(stmt))
 
     async def fetch_all(
         self, stmt: Executable, params: Mapping[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
         """`params`: values for the statement's named bind parameters, so that a statement
         built once can be run again without building (and hashing) it anew."""
+        return await asyncio.shield(self._fetch_all(stmt, params))
+
+    async def fetch_value(self, stmt: Executable) -> Any:
+        return await asyncio.shield(self._fetch_value(stmt))
+
+    async def _fetch_one(self, stmt: Executable) -> Row[Any] | None:
+        async with self._reader.connect() as conn:
+            return (await conn.execute(stmt)).first()
+
+    async def _fetch_all(self, stmt: Executable, params: Mapping[str, Any] | None) -> Sequence[Row[Any]]:
         async with self._reader.connect() as conn:
             return (await conn.execute(stmt, params)).all()
 
-    async def fetch_value(self, stmt: Executable) -> Any:
+    async def _fetch_value(self, stmt: Executable) -> Any:
         async with self._reader.connect() as conn:
             return (await conn.execute(stmt)).scalar()
 
