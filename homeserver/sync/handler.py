@@ -185,7 +185,9 @@ class SyncHandler:
         if since is None:
             ephemeral = await self._ephemeral(req, rooms.joined_ids, None, now)
         else:  # rooms new to the user get everything current, as in an initial sync
-            ongoing = [r for r in rooms.joined_ids if r not in newly_joined]
+            ongoing = rooms.joined_ids
+            if newly_joined:
+                ongoing = [r for r in ongoing if r not in newly_joined]
             ephemeral = await self._ephemeral(req, ongoing, since, now)
             if newly_joined:
                 ephemeral.update(await self._ephemeral(req, list(newly_joined), None, now))
@@ -237,8 +239,6 @@ class SyncHandler:
             moved = since is not None and m.stream_ordering > since.rooms
             newly = m.room_id in view.newly_joined
             has_events = newly or m.room_id in changed
-            if not has_events and m.room_id not in view.account_data and m.room_id not in view.ephemeral:
-                continue
             if m.room_id in initial:
                 section = initial[m.room_id]
             elif has_events:
