@@ -16,7 +16,9 @@ from clientapi.routes import (
     login,
     media,
     membership,
+    mutual_rooms,
     notifications,
+    openid,
     presence,
     profile,
     push_rules,
@@ -24,6 +26,7 @@ from clientapi.routes import (
     register,
     relations,
     reporting,
+    room_summary,
     rooms,
     search,
     spaces,
@@ -31,6 +34,7 @@ from clientapi.routes import (
     thirdparty,
     to_device,
     typing,
+    upgrade,
     user_directory,
     versions,
     voip,
@@ -65,6 +69,10 @@ ROUTE_TABLES = (
     media.routes,
     thirdparty.routes,
     voip.routes,
+    upgrade.routes,
+    openid.routes,
+    room_summary.routes,
+    mutual_rooms.routes,
 )
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
