@@ -21,6 +21,7 @@ from homeserver import clock
 from homeserver.auth.tokens import Requester, TokenIssuer
 from homeserver.config import Config, Registration
 from homeserver.ids import UserID
+from homeserver.notifier import WAKE_BATCH
 from homeserver.presence import Presence
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.room_helpers import event_count, send_text
@@ -579,6 +580,21 @@ async def test_idle_socket_holds_no_task_and_news_wakes_it(hs: HomeserverUnderTe
             sent = await send_text(alice, room, f"m{i}")
             assert [e["event_id"] for e in timeline(await ws.sync(), room)] == [sent]
             assert (await _idle_connection(hs)).parked
+
+
+async def test_more_sockets_than_a_wake_batch_each_get_every_event_once(hs: HomeserverUnderTest) -> None:
+    """Sockets woken by one event beyond WAKE_BATCH get their frames in later loop turns."""
+    alice, bob, room = await _room_with(hs)
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(sync_socket(bob)) for _ in range(WAKE_BATCH + 4)]
+        for ws in sockets:
+            await ws.sync()
+        sent = [await send_text(alice, room, f"m{i}") for i in range(3)]
+        for ws in sockets:
+            seen: list[str] = []
+            while len(seen) < len(sent):
+                seen += [e["event_id"] for e in timeline(await ws.sync(), room)]
+            assert seen == sent
 
 
 def _marks(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[str]:

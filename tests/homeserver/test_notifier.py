@@ -12,7 +12,7 @@ import pytest
 from homeserver import notifier as notifier_module
 from homeserver.events.model import Event
 from homeserver.ids import UserID
-from homeserver.notifier import ChangeMemory, Notifier, Stream
+from homeserver.notifier import ChangeMemory, Notifier, Stream, Watch
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.storage.events import TxnKey
 from tests.homeserver.eventbuilder import make_event
@@ -388,3 +388,55 @@ def test_no_watch_is_registered_after_close() -> None:
     n.watch(ALICE, [ROOM_A], lambda: fired.append(2))
     n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
     assert 2 not in fired
+
+
+# Pacing: many waiters of one change are told WAKE_BATCH per loop turn
+
+
+async def test_many_watches_are_told_a_batch_per_loop_turn_each_once() -> None:
+    """The first WAKE_BATCH run inside the notify, the rest in the next loop turns (so a send
+    in flight gets a turn between batches of woken listeners), and every one runs once."""
+    n = Notifier()
+    count = 2 * notifier_module.WAKE_BATCH + 3
+    fired: list[int] = []
+    for i in range(count):
+        n.watch(f"@u{i}:test", [ROOM_A], lambda i=i: fired.append(i))
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    assert len(fired) == notifier_module.WAKE_BATCH
+    await asyncio.sleep(0)
+    assert len(fired) == 2 * notifier_module.WAKE_BATCH
+    await asyncio.sleep(0)
+    assert sorted(fired) == list(range(count))
+    n.notify(Stream.ROOMS, 2, rooms=[ROOM_A])  # one-shot: all were unregistered
+    await asyncio.sleep(0)
+    assert len(fired) == count and n._waiters == {}
+
+
+async def test_a_watch_unwatched_while_waiting_its_turn_never_fires() -> None:
+    """Woken but not yet told (later in its batch, or in a later turn), an unwatched watch
+    does not run: a socket that closed meanwhile gets no frame task."""
+    n = Notifier()
+    fired: list[int] = []
+    watches: list[Watch] = []
+
+    def first_one_unwatches_the_rest(i: int) -> None:
+        fired.append(i)
+        for watch in watches:
+            n.unwatch(watch)
+
+    for i in range(notifier_module.WAKE_BATCH + 5):
+        watches.append(n.watch(f"@u{i}:test", [ROOM_A], lambda i=i: first_one_unwatches_the_rest(i)))
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(fired) == 1
+
+
+async def test_many_long_polls_of_one_change_are_all_woken() -> None:
+    n = Notifier()
+    count = 3 * notifier_module.WAKE_BATCH
+    waits = [asyncio.create_task(n.wait_for(f"@u{i}:test", [ROOM_A], COMES)) for i in range(count)]
+    await asyncio.sleep(0)
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    assert await asyncio.gather(*waits) == [True] * count
+    assert n._waiters == {}
