@@ -1,0 +1,1 @@
+"""Server-Server API routes, one module per spec area."""
