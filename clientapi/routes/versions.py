@@ -50,7 +50,7 @@ async def capabilities(request: web.Request) -> web.Response:
                 "m.set_displayname": {"enabled": True},
                 "m.set_avatar_url": {"enabled": True},
                 "m.3pid_changes": {"enabled": False},
-                "m.get_login_token": {"enabled": False},
+                "m.get_login_token": {"enabled": True},  # POST /login/get_token
             }
         }
     )
