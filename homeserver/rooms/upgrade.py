@@ -7,7 +7,8 @@
 3. send the tombstone into the old room,
 4. move this server's aliases and the room directory entry to the replacement, and take the
    moved aliases out of the old room's canonical alias,
-5. raise the old room's levels to send events and invite to max(50, users_default + 1).
+5. copy the local members' tags, m.direct entries and push rules for the room,
+6. raise the old room's levels to send events and invite to max(50, users_default + 1).
 
 Repeats, as Synapse: an upgrade runs once per (room, upgrader); the same user asking again
 while it runs, or within five minutes of its success, gets the same replacement room (for any
@@ -37,6 +38,7 @@ from homeserver.room_versions import CREATABLE_VERSIONS, KNOWN_ROOM_VERSIONS, Ro
 from homeserver.rooms import upgrade_state as carry
 from homeserver.rooms.membership import Memberships
 from homeserver.rooms.send import Draft, EventPipeline, InitialEvent
+from homeserver.rooms.upgrade_members import MemberSettings
 from homeserver.storage.events import EventStore
 from homeserver.storage.room_upgrades import RoomUpgradeStore
 from homeserver.storage.rooms import RoomStore
@@ -130,6 +132,7 @@ class RoomUpgrader:
         rooms: RoomStore,
         memberships: Memberships,
         store: RoomUpgradeStore,
+        settings: MemberSettings,
         server_name: str,
         recent: RecentUpgrades | None = None,
     ) -> None:
@@ -138,6 +141,7 @@ class RoomUpgrader:
         self._rooms = rooms
         self._memberships = memberships
         self._store = store
+        self._settings = settings
         self._server_name = server_name
         self._recent = recent or RecentUpgrades()
 
@@ -179,6 +183,7 @@ class RoomUpgrader:
         tombstone = {"body": TOMBSTONE_BODY, "replacement_room": new_room_id}
         await self._pipeline.send(Draft(room_id, user_id, TOMBSTONE, tombstone, ""))
         await self._store.move_to_replacement(room_id, new_room_id)
+        await self._settings.transfer(room_id, new_room_id)
         await self._update_old_room(old, user_id)
         return new_room_id
 

@@ -13,9 +13,19 @@ import pytest
 from nio import AsyncClient, RoomUpgradeEvent, SyncResponse
 from sqlalchemy import func, select
 
-from homeserver.appkeys import CONFIG, DATABASE, EVENTS, MEMBERSHIPS, PIPELINE, ROOMS
+from homeserver.appkeys import (
+    ACCOUNT_DATA,
+    CONFIG,
+    DATABASE,
+    EVENTS,
+    MEMBERSHIPS,
+    PIPELINE,
+    PUSH_RULES,
+    ROOMS,
+)
 from homeserver.config import Config
 from homeserver.rooms.upgrade import ROOM_UPGRADER, RoomUpgrader
+from homeserver.rooms.upgrade_members import MemberSettings
 from homeserver.storage.room_upgrades import RoomUpgradeStore
 from homeserver.storage.tables import rooms
 from tests.clientapi.room_helpers import create_room, event_count, send_text, state_map
@@ -29,13 +39,10 @@ TOMBSTONE_BODY = "This room has been replaced"
 async def _wire_upgrader(app: Any) -> AsyncIterator[None]:
     """Until homeserver/app.py wires the upgrader itself (then this does nothing)."""
     if ROOM_UPGRADER not in app:
+        store, server_name = RoomUpgradeStore(app[DATABASE]), app[CONFIG].server_name
+        settings = MemberSettings(store, app[ACCOUNT_DATA], app[PUSH_RULES], server_name)
         app[ROOM_UPGRADER] = RoomUpgrader(
-            app[PIPELINE],
-            app[EVENTS],
-            app[ROOMS],
-            app[MEMBERSHIPS],
-            RoomUpgradeStore(app[DATABASE]),
-            app[CONFIG].server_name,
+            app[PIPELINE], app[EVENTS], app[ROOMS], app[MEMBERSHIPS], store, settings, server_name
         )
     yield
 
@@ -231,6 +238,32 @@ async def test_non_federating_room_stays_so(hs: HomeserverUnderTest) -> None:
     new = await upgrade(alice, old)
     create = await alice.get(f"/rooms/{new}/state/m.room.create")
     assert create["m.federate"] is False
+
+
+async def test_members_tags_direct_chats_and_push_rules_follow(hs: HomeserverUnderTest) -> None:
+    """The old room's local members find their own settings for it on the new room: tags,
+    its place in m.direct, and the push rules naming it (here: muted)."""
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    old = await create_room(alice, preset="public_chat")
+    await bob.post(f"/join/{old}")
+    await bob.put(f"/user/{bob.user_id}/rooms/{old}/tags/u.work", {"order": 0.5})
+    await bob.put(f"/user/{bob.user_id}/account_data/m.direct", {alice.user_id: [old]})
+    await bob.put(f"/pushrules/global/room/{old}", {"actions": []})
+    mute = {"conditions": [{"kind": "event_match", "key": "room_id", "pattern": old}], "actions": []}
+    await bob.put(f"/pushrules/global/override/{old}", mute)
+    await bob.put("/pushrules/global/override/other", mute)  # names the room, but not in its ID
+
+    new = await upgrade(alice, old)
+
+    await bob.post(f"/join/{new}")
+    assert await bob.get(f"/user/{bob.user_id}/rooms/{new}/tags") == {"tags": {"u.work": {"order": 0.5}}}
+    assert await bob.get(f"/user/{bob.user_id}/account_data/m.direct") == {alice.user_id: [old, new]}
+    assert (await bob.get(f"/pushrules/global/room/{new}"))["actions"] == []
+    override = await bob.get(f"/pushrules/global/override/{new}")
+    assert override["conditions"] == [{"kind": "event_match", "key": "room_id", "pattern": new}]
+    assert (await bob.get("/pushrules/global/override/other"))["conditions"] == mute["conditions"]
+    assert (await bob.get(f"/pushrules/global/override/{old}"))["conditions"] == mute["conditions"]
+    assert await alice.get(f"/user/{alice.user_id}/rooms/{new}/tags") == {"tags": {}}
 
 
 # Room version 12

@@ -11,9 +11,11 @@ import pytest
 from homeserver.errors import Forbidden, Unknown
 from homeserver.events.model import Event
 from homeserver.ids import EventID, RoomID, UserID
+from homeserver.push.rules import user_rules_from_ruleset
 from homeserver.room_versions import KNOWN_ROOM_VERSIONS
 from homeserver.rooms import upgrade_state as carry
 from homeserver.rooms.upgrade import REMEMBER_S, RecentUpgrades
+from homeserver.rooms.upgrade_members import direct_with_replacement, rules_for_replacement
 
 ALICE, BOB = UserID("@alice:a.test"), UserID("@bob:a.test")
 ROOM = RoomID("!old:a.test")
@@ -136,3 +138,50 @@ async def test_the_run_goes_on_when_its_caller_goes_away() -> None:
     release.set()
     await finished.wait()
     assert await recent.run(ROOM, ALICE, work) == "!new:a.test"
+
+
+def test_direct_chats_list_the_replacement_next_to_the_old_room() -> None:
+    new = RoomID("!new:a.test")
+    content = {BOB: [ROOM, "!x:a.test"], "@carol:a.test": ["!y:a.test"], "@dan:a.test": "junk"}
+    assert direct_with_replacement(content, ROOM, new) == {**content, BOB: [ROOM, "!x:a.test", new]}
+    assert direct_with_replacement({BOB: [ROOM, new]}, ROOM, new) is None  # already there
+
+
+def test_push_rules_naming_the_room_are_copied_for_the_replacement() -> None:
+    new = RoomID("!new:a.test")
+    names_room = [{"kind": "event_match", "key": "room_id", "pattern": ROOM}]
+    rules = user_rules_from_ruleset(
+        {
+            "room": [{"rule_id": ROOM, "actions": [], "default": False, "enabled": False}],
+            "override": [
+                {
+                    "rule_id": f"mute {ROOM}",
+                    "conditions": names_room,
+                    "actions": [],
+                    "default": False,
+                    "enabled": True,
+                },
+                {
+                    "rule_id": "elsewhere",
+                    "conditions": names_room,
+                    "actions": [],
+                    "default": False,
+                    "enabled": True,
+                },
+            ],
+        }
+    )
+    copies = rules_for_replacement(rules, ROOM, new)
+    assert copies == [
+        (
+            "override",
+            {
+                "rule_id": f"mute {new}",
+                "conditions": [{**names_room[0], "pattern": new}],
+                "actions": [],
+                "default": False,
+                "enabled": True,
+            },
+        ),
+        ("room", {"rule_id": new, "actions": [], "default": False, "enabled": False}),
+    ]
