@@ -45,8 +45,11 @@ from homeserver.rooms.relations import Aggregator
 from homeserver.rooms.send import EventPipeline
 from homeserver.rooms.timeline import Timeline
 from homeserver.rooms.timestamp import TimestampLookup
+from homeserver.rooms.upgrade import RoomUpgrader
+from homeserver.rooms.upgrade_members import MemberSettings
 from homeserver.rooms.visibility import Visibility
 from homeserver.search import RoomSearch
+from homeserver.short_tokens import LOGIN_TOKEN_LIFETIME_MS, OPENID_LIFETIME_MS, ShortLivedTokens
 from homeserver.signature_upload import SignatureUpload
 from homeserver.storage.account_data import AccountDataStore
 from homeserver.storage.cross_signing import CrossSigningStore
@@ -64,6 +67,7 @@ from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.registration_tokens import RegistrationTokenStore
 from homeserver.storage.relations import RelationStore
 from homeserver.storage.reports import ReportStore
+from homeserver.storage.room_upgrades import RoomUpgradeStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.search import SearchStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
@@ -111,6 +115,8 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
         UiaStore(db), users, passwords, registration_tokens, limiter, config.server_name
     )
     app[K.ACCOUNTS] = Accounts(config, users, devices, passwords, tokens)
+    app[K.OPENID_TOKENS] = ShortLivedTokens("mo_", OPENID_LIFETIME_MS)
+    app[K.LOGIN_TOKENS] = ShortLivedTokens("ml_", LOGIN_TOKEN_LIFETIME_MS)
     await wire_rooms(app, config, db)
     wire_directory(app, config, db)
     wire_relations(app, db)
@@ -119,6 +125,7 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
     await wire_push(app, config, db)
     wire_e2e(app, db)
     wire_sync(app, db)
+    wire_upgrades(app, config, db)
     app[K.MEDIA] = make_media_service(config, db, limiter)
 
 
@@ -223,6 +230,15 @@ async def wire_rooms(app: web.Application, config: Config, db: Database) -> None
     app[K.TIMESTAMP_LOOKUP] = TimestampLookup(TimestampStore(db), events, rooms, visibility)
     app[K.REPORTS] = Reports(
         ReportStore(db), timeline, events, rooms, app[K.USERS], app[K.RATE_LIMITER], config.server_name
+    )
+
+
+def wire_upgrades(app: web.Application, config: Config, db: Database) -> None:
+    """Room upgrades (after push rules: members' rules for the old room are copied)."""
+    store = RoomUpgradeStore(db)
+    settings = MemberSettings(store, app[K.ACCOUNT_DATA], app[K.PUSH_RULES], config.server_name)
+    app[K.ROOM_UPGRADER] = RoomUpgrader(
+        app[K.PIPELINE], app[K.EVENTS], app[K.ROOMS], app[K.MEMBERSHIPS], store, settings, config.server_name
     )
 
 

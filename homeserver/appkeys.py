@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from homeserver.rooms.send import EventPipeline
     from homeserver.rooms.timeline import Timeline
     from homeserver.rooms.timestamp import TimestampLookup
+    from homeserver.rooms.upgrade import RoomUpgrader
     from homeserver.search import RoomSearch
+    from homeserver.short_tokens import ShortLivedTokens
     from homeserver.signature_upload import SignatureUpload
     from homeserver.storage.database import Database
     from homeserver.storage.devices import DeviceStore
@@ -106,3 +108,7 @@ NOTIFICATIONS: web.AppKey[Notifications] = web.AppKey("notifications")
 PUSHERS: web.AppKey[Pushers] = web.AppKey("pushers")
 PUSH_DELIVERY: web.AppKey[PushDelivery] = web.AppKey("push_delivery")
 PUSH_RETENTION: web.AppKey[PushRetention] = web.AppKey("push_retention")
+ROOM_UPGRADER: web.AppKey[RoomUpgrader] = web.AppKey("room_upgrader")
+# Short-lived bearer tokens: OpenID (checked through federation's userinfo) and m.login.token.
+OPENID_TOKENS: web.AppKey[ShortLivedTokens] = web.AppKey("openid_tokens")
+LOGIN_TOKENS: web.AppKey[ShortLivedTokens] = web.AppKey("login_tokens")

@@ -14,8 +14,6 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from homeserver.clock import now_ms
 from homeserver.ids import UserID
 
@@ -105,10 +103,3 @@ def _plausible(token: str) -> bool:
 
 
 # Until the composition root (homeserver/app.py) creates them and appkeys.py names them.
-OPENID_TOKENS: web.AppKey[ShortLivedTokens] = web.AppKey("openid_tokens")
-LOGIN_TOKENS: web.AppKey[ShortLivedTokens] = web.AppKey("login_tokens")
-
-
-def install(app: web.Application) -> None:
-    app[OPENID_TOKENS] = ShortLivedTokens("mo_", OPENID_LIFETIME_MS)
-    app[LOGIN_TOKENS] = ShortLivedTokens("ml_", LOGIN_TOKEN_LIFETIME_MS)

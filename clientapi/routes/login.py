@@ -11,10 +11,9 @@ from clientapi.middleware import guest_allowed, public, requester
 from clientapi.request import bool_field, field, read_json, required
 from clientapi.responses import json_response
 from clientapi.routes.register import login_body
-from homeserver.appkeys import ACCOUNTS, CONFIG, RATE_LIMITER, UIA, USERS
+from homeserver.appkeys import ACCOUNTS, CONFIG, LOGIN_TOKENS, RATE_LIMITER, UIA, USERS
 from homeserver.errors import Forbidden, InvalidParam, MatrixError, MissingParam, Unknown, UserDeactivated
 from homeserver.ids import DeviceID, UserID
-from homeserver.short_tokens import LOGIN_TOKENS
 from homeserver.uia import PASSWORD, claimed_user
 
 routes = web.RouteTableDef()

@@ -9,9 +9,8 @@ from clientapi.middleware import requester
 from clientapi.request import read_json
 from clientapi.responses import json_response
 from clientapi.routes.common import path_param
-from homeserver.appkeys import CONFIG
+from homeserver.appkeys import CONFIG, OPENID_TOKENS
 from homeserver.errors import Forbidden
-from homeserver.short_tokens import OPENID_TOKENS
 
 routes = web.RouteTableDef()
 

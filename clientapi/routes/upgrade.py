@@ -8,7 +8,7 @@ from clientapi.middleware import requester
 from clientapi.request import read_json, required
 from clientapi.responses import json_response
 from clientapi.routes.common import room_id_param
-from homeserver.rooms.upgrade import ROOM_UPGRADER
+from homeserver.appkeys import ROOM_UPGRADER
 
 routes = web.RouteTableDef()
 

@@ -8,9 +8,8 @@ from aiohttp import web
 
 from clientapi.middleware import public
 from clientapi.responses import json_response
-from homeserver.appkeys import USERS
+from homeserver.appkeys import OPENID_TOKENS, USERS
 from homeserver.errors import MissingParam, UnknownToken
-from homeserver.short_tokens import OPENID_TOKENS
 
 routes = web.RouteTableDef()
 

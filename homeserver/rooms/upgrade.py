@@ -23,8 +23,6 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from homeserver.auth.power_levels import (
     CREATE_KEY,
     POWER_LEVELS_KEY,
@@ -284,4 +282,3 @@ def _additional_creators(value: object, version: RoomVersion, upgrader: UserID) 
 
 
 # Until the lead moves it into homeserver/appkeys.py with the other keys.
-ROOM_UPGRADER: web.AppKey[RoomUpgrader] = web.AppKey("room_upgrader")

@@ -102,7 +102,6 @@ async def test_wrong_password_or_unknown_user(hs: HomeserverUnderTest) -> None:
             },
             "M_UNKNOWN",
         ),
-        ({"type": "m.login.token", "token": "abc"}, "M_UNKNOWN"),
         ({"type": "m.login.sso"}, "M_UNKNOWN"),
     ],
 )

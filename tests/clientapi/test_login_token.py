@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from homeserver import clock
-from homeserver.short_tokens import LOGIN_TOKENS
+from homeserver.appkeys import LOGIN_TOKENS
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.test_ratelimit import TIGHT, assert_limited, limits
 from tests.clientapi.util import assert_error, device_ids

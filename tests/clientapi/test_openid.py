@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from homeserver import clock
-from homeserver.short_tokens import OPENID_TOKENS
+from homeserver.appkeys import OPENID_TOKENS
 from tests.clientapi.util import assert_error
 from tests.helpers import HomeserverUnderTest, MatrixClient
 

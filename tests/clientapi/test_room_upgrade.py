@@ -5,7 +5,6 @@ version 12's creators, repeats, and bad requests that change nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -13,20 +12,7 @@ import pytest
 from nio import AsyncClient, RoomUpgradeEvent, SyncResponse
 from sqlalchemy import func, select
 
-from homeserver.appkeys import (
-    ACCOUNT_DATA,
-    CONFIG,
-    DATABASE,
-    EVENTS,
-    MEMBERSHIPS,
-    PIPELINE,
-    PUSH_RULES,
-    ROOMS,
-)
-from homeserver.config import Config
-from homeserver.rooms.upgrade import ROOM_UPGRADER, RoomUpgrader
-from homeserver.rooms.upgrade_members import MemberSettings
-from homeserver.storage.room_upgrades import RoomUpgradeStore
+from homeserver.appkeys import DATABASE
 from homeserver.storage.tables import rooms
 from tests.clientapi.room_helpers import create_room, event_count, send_text, state_map
 from tests.clientapi.util import assert_error
@@ -34,28 +20,6 @@ from tests.helpers import HomeserverUnderTest, MatrixClient
 from tests.interop.nio_helpers import registered
 
 TOMBSTONE_BODY = "This room has been replaced"
-
-
-async def _wire_upgrader(app: Any) -> AsyncIterator[None]:
-    """Until homeserver/app.py wires the upgrader itself (then this does nothing)."""
-    if ROOM_UPGRADER not in app:
-        store, server_name = RoomUpgradeStore(app[DATABASE]), app[CONFIG].server_name
-        settings = MemberSettings(store, app[ACCOUNT_DATA], app[PUSH_RULES], server_name)
-        app[ROOM_UPGRADER] = RoomUpgrader(
-            app[PIPELINE], app[EVENTS], app[ROOMS], app[MEMBERSHIPS], store, settings, server_name
-        )
-    yield
-
-
-@pytest.fixture
-async def hs(config: Config) -> AsyncIterator[HomeserverUnderTest]:
-    server = HomeserverUnderTest(config)
-    server.app.cleanup_ctx.append(_wire_upgrader)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def upgrade(client: MatrixClient, room: str, version: str = "12", **extra: Any) -> str:
