@@ -148,9 +148,9 @@ def _tune_runtime() -> None:
     """Once started: what start-up made (modules, routes, the app; ~120,000 objects) is moved
     out of the collector's sight for good, and young collections run less often. Measured in
     bench_sync scenario a: the collector's time 3.6 s -> 1.2 s a run, its longest pause 216 ->
-    103 ms, p99 delivery latency 144 -> 81 ms. Threads get the GIL sooner: measured with the
-    WebSocket pacing (notifier.WAKE_BATCH), two interleaved runs each, scenario a 21,200-22,800
-    -> 27,900-28,200 deliveries/s (p99 24-27 -> 25 ms), scenario b p99 47-53 -> 34-37 ms."""
+    103 ms, p99 delivery latency 144 -> 81 ms. Threads get the GIL sooner (scenario b, three
+    interleaved runs each: p99 53-57 -> 30-39 ms; scenario a: 19,500-20,700 -> 17,000-18,200
+    deliveries/s, smaller commit batches)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
