@@ -123,7 +123,7 @@ async def serve(config: Config) -> int:
         await runner.cleanup()
         raise CommandError(f"cannot listen on {config.bind_address}:{config.port}: {e.strerror}") from None
     log.info("listening on http://%s:%d/ as %s", config.bind_address, config.port, config.server_name)
-    _tune_runtime()
+    _tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -137,24 +137,16 @@ async def serve(config: Config) -> int:
 # Young-generation collection threshold (CPython's default is 700). Under load, the caches
 # keep taking in objects that survive, and each young collection walks them again.
 GC_THRESHOLDS = (2000, 10, 10)
-# How long a thread waiting for the GIL waits before the running one must hand it over
-# (CPython's default is 5 ms). The SQLite writer thread takes the GIL back after each statement
-# of a commit; behind an event loop that is never idle under load, each of those waits cost up
-# to 5 ms, several per commit, and every send waited for them.
-GIL_SWITCH_INTERVAL_S = 0.0002
 
 
-def _tune_runtime() -> None:
+def _tune_gc() -> None:
     """Once started: what start-up made (modules, routes, the app; ~120,000 objects) is moved
     out of the collector's sight for good, and young collections run less often. Measured in
     bench_sync scenario a: the collector's time 3.6 s -> 1.2 s a run, its longest pause 216 ->
-    103 ms, p99 delivery latency 144 -> 81 ms. Threads get the GIL sooner (scenario b, three
-    interleaved runs each: p99 53-57 -> 30-39 ms; scenario a: 19,500-20,700 -> 17,000-18,200
-    deliveries/s, smaller commit batches)."""
+    103 ms, p99 delivery latency 144 -> 81 ms."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 def _reason(e: BaseException) -> str:
