@@ -41,9 +41,9 @@ KeyT = TypeVar("KeyT", bound=str)  # a room or user ID, kept as the caller's typ
 MAX_REMEMBERED_CHANGES = 200_000  # per stream; past it the memory restarts (answers "maybe")
 # Watches (WebSockets) whose callbacks run per loop turn. Each callback starts a frame task that
 # runs in the next turn; 200 sockets woken at once make a turn of ~16 ms that every send in
-# flight waits behind at each of its awaits (bench_sync b: p99 66-90 ms unpaced, 37-50 ms in
-# batches of 16). Long-polls are not paced: there, spreading the wake-ups made smaller commit
-# batches and cost a third of the throughput (scenario a, 28,500-30,000 -> 16,900-18,400/s).
+# flight waits behind at each of its awaits (bench_sync b: send ack p50 39-43 -> 27-29 ms; the
+# delivery p99 did not move, ~50 ms). Long-polls are not paced: spreading their wake-ups made
+# smaller commit batches and cost a third of scenario a's throughput.
 WAKE_BATCH = 16
 
 
