@@ -7,8 +7,6 @@ appears only if its ID sorts after the pages already read (the spec allows leavi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from dataclasses import dataclass
 
@@ -16,6 +14,7 @@ import orjson
 
 from homeserver.errors import InvalidParam
 from homeserver.ids import RoomID, UserID, is_valid_room_id
+from homeserver.page_tokens import decode_page_token, encode_page_token
 from homeserver.storage.mutual_rooms import MutualRoomStore
 
 TOKEN_VERSION = 1
@@ -49,19 +48,13 @@ def _binding(user_id: UserID, other: UserID) -> str:
 
 
 def _token(user_id: UserID, other: UserID, last: RoomID) -> str:
-    raw = orjson.dumps([TOKEN_VERSION, _binding(user_id, other), last])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_page_token([TOKEN_VERSION, _binding(user_id, other), last])
 
 
 def _parse_token(token: str, user_id: UserID, other: UserID) -> str:
     """The last room ID of the previous page; M_INVALID_PARAM for a token that is not ours or
     was issued for another pair of users."""
-    decoded: object = None
-    if 0 < len(token) <= MAX_TOKEN_LENGTH:
-        try:
-            decoded = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        except (ValueError, binascii.Error, orjson.JSONDecodeError):
-            decoded = None
+    decoded = decode_page_token(token) if 0 < len(token) <= MAX_TOKEN_LENGTH else None
     if (
         not isinstance(decoded, list)
         or len(decoded) != 3

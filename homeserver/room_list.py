@@ -7,15 +7,12 @@ the database), their directory state, and the count estimate."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from homeserver.errors import InvalidParam
+from homeserver.page_tokens import decode_page_token, encode_page_token
 from homeserver.storage.directory import DirectoryStore, PublishedRoom, RoomListFilter, RoomListPosition
 
 MAX_LIMIT = 100  # as Synapse: also the page size when the client names none
@@ -146,15 +143,11 @@ def _position(room: PublishedRoom) -> RoomListPosition:
 def _token(forwards: bool, position: RoomListPosition | None) -> str | None:
     if position is None:
         return None
-    raw = orjson.dumps(["n" if forwards else "p", position.joined_members, position.room_id])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_page_token(["n" if forwards else "p", position.joined_members, position.room_id])
 
 
 def _parse_token(token: str) -> _Token:
-    try:
-        decoded = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        decoded = None
+    decoded = decode_page_token(token)
     if (
         not isinstance(decoded, list)
         or len(decoded) != 3

@@ -6,9 +6,10 @@ import orjson
 from aiohttp import web
 
 from clientapi.request import check_depth
-from homeserver.errors import BadJson, InvalidParam, MissingParam
+from homeserver.appkeys import ROOMS
+from homeserver.errors import BadJson, InvalidParam, MissingParam, NotFound
 from homeserver.filters import RoomEventFilter
-from homeserver.ids import EventID, RoomID, UserID, is_valid_room_id, is_valid_user_id
+from homeserver.ids import EventID, RoomID, UserID, is_valid_room_alias, is_valid_room_id, is_valid_user_id
 
 MAX_TXN_ID = 255
 MAX_EVENT_TYPE = 255
@@ -16,6 +17,21 @@ MAX_EVENT_TYPE = 255
 
 def room_id_param(request: web.Request, name: str = "room_id") -> RoomID:
     return room_id_value(request.match_info[name])
+
+
+async def room_id_or_alias(request: web.Request) -> RoomID:
+    """The `room_id_or_alias` path parameter as a room ID: an alias is resolved (404 if unknown)."""
+    value = request.match_info["room_id_or_alias"]
+    if value.startswith("#"):
+        if not is_valid_room_alias(value):
+            raise InvalidParam("Invalid room alias")
+        room_id = await request.app[ROOMS].resolve_alias(value)
+        if room_id is None:
+            raise NotFound("Room alias not found")
+        return room_id
+    if not is_valid_room_id(value):
+        raise InvalidParam("Invalid room ID or alias")
+    return RoomID(value)
 
 
 def room_id_value(value: str) -> RoomID:

@@ -10,35 +10,21 @@ from aiohttp import web
 from clientapi.middleware import requester
 from clientapi.request import field, read_json, required
 from clientapi.responses import json_response
-from clientapi.routes.common import room_id_param, user_id_value
-from homeserver.appkeys import MEMBERSHIPS, ROOMS
-from homeserver.errors import InvalidParam, NotFound
+from clientapi.routes.common import room_id_or_alias, room_id_param, user_id_value
+from homeserver.appkeys import MEMBERSHIPS
+from homeserver.errors import InvalidParam
 from homeserver.events.model import Event
-from homeserver.ids import RoomID, UserID, is_valid_room_alias, is_valid_room_id
+from homeserver.ids import RoomID, UserID
 from homeserver.rooms.membership import Memberships
 
 routes = web.RouteTableDef()
 ROOM = "/_matrix/client/v3/rooms/{room_id}"
 
 
-async def _room_or_alias(request: web.Request) -> RoomID:
-    value = request.match_info["room_id_or_alias"]
-    if value.startswith("#"):
-        if not is_valid_room_alias(value):
-            raise InvalidParam("Invalid room alias")
-        room_id = await request.app[ROOMS].resolve_alias(value)
-        if room_id is None:
-            raise NotFound("Room alias not found")
-        return room_id
-    if not is_valid_room_id(value):
-        raise InvalidParam("Invalid room ID or alias")
-    return RoomID(value)
-
-
 @routes.post("/_matrix/client/v3/join/{room_id_or_alias}")
 async def join_by_id_or_alias(request: web.Request) -> web.Response:
     body = await read_json(request)
-    room_id = await _room_or_alias(request)
+    room_id = await room_id_or_alias(request)
     await request.app[MEMBERSHIPS].join(room_id, requester(request).user_id, field(body, "reason", str))
     return json_response({"room_id": room_id})
 
@@ -54,7 +40,7 @@ async def join(request: web.Request) -> web.Response:
 @routes.post("/_matrix/client/v3/knock/{room_id_or_alias}")
 async def knock(request: web.Request) -> web.Response:
     body = await read_json(request)
-    room_id = await _room_or_alias(request)
+    room_id = await room_id_or_alias(request)
     await request.app[MEMBERSHIPS].knock(room_id, requester(request).user_id, field(body, "reason", str))
     return json_response({"room_id": room_id})
 

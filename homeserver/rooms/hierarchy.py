@@ -9,8 +9,6 @@ next page walks again from the start, skipping those."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections import deque
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ import orjson
 
 from homeserver.errors import Forbidden, InvalidParam
 from homeserver.ids import RoomID, UserID
+from homeserver.page_tokens import decode_page_token, encode_page_token
 from homeserver.rooms.space_rooms import (
     allowed_room_ids,
     child_via,
@@ -165,17 +164,13 @@ def _binding(user_id: UserID, request: HierarchyRequest) -> str:
 
 
 def _token(user_id: UserID, request: HierarchyRequest, skip: int) -> str:
-    raw = orjson.dumps([TOKEN_VERSION, _binding(user_id, request), skip])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_page_token([TOKEN_VERSION, _binding(user_id, request), skip])
 
 
 def _parse_token(token: str, user_id: UserID, request: HierarchyRequest) -> int:
     """How many rooms the earlier pages returned; M_INVALID_PARAM for a token that is not ours
     or was issued for another room, user, max_depth or suggested_only."""
-    try:
-        decoded = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        decoded = None
+    decoded = decode_page_token(token)
     if (
         not isinstance(decoded, list)
         or len(decoded) != 3
