@@ -25,6 +25,7 @@ from homeserver.directory import Directory
 from homeserver.e2e_keys import E2eKeys
 from homeserver.key_backup import KeyBackups
 from homeserver.media.service import make_media_service
+from homeserver.mutual_rooms import MutualRooms
 from homeserver.notifier import Notifier, Stream
 from homeserver.presence import Presence
 from homeserver.profiles import Profiles
@@ -42,6 +43,7 @@ from homeserver.rooms.hierarchy import SpaceHierarchy
 from homeserver.rooms.membership import Memberships
 from homeserver.rooms.relation_pages import RelationPages
 from homeserver.rooms.relations import Aggregator
+from homeserver.rooms.room_summary import RoomSummaries
 from homeserver.rooms.send import EventPipeline
 from homeserver.rooms.timeline import Timeline
 from homeserver.rooms.timestamp import TimestampLookup
@@ -62,6 +64,7 @@ from homeserver.storage.events import EventStore
 from homeserver.storage.hierarchy import HierarchyStore
 from homeserver.storage.key_backup import KeyBackupStore
 from homeserver.storage.migrate import migrate
+from homeserver.storage.mutual_rooms import MutualRoomStore
 from homeserver.storage.presence import PresenceStore
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.registration_tokens import RegistrationTokenStore
@@ -256,7 +259,10 @@ def wire_directory(app: web.Application, config: Config, db: Database) -> None:
     rooms, events, pipeline = app[K.ROOMS], app[K.EVENTS], app[K.PIPELINE]
     app[K.DIRECTORY] = Directory(rooms, events, store, app[K.USERS], pipeline, config.server_name)
     app[K.ROOM_LIST] = RoomList(store)
-    app[K.SPACE_HIERARCHY] = SpaceHierarchy(HierarchyStore(db))
+    hierarchy = HierarchyStore(db)
+    app[K.SPACE_HIERARCHY] = SpaceHierarchy(hierarchy)
+    app[K.ROOM_SUMMARIES] = RoomSummaries(hierarchy)
+    app[K.MUTUAL_ROOMS] = MutualRooms(MutualRoomStore(db))
     app[K.PROFILE_SERVICE] = Profiles(app[K.PROFILES], rooms, events, pipeline, config.server_name)
     app[K.USER_DIRECTORY] = UserDirectory(store)
 

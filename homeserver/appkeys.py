@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from homeserver.e2e_keys import E2eKeys
     from homeserver.key_backup import KeyBackups
     from homeserver.media.service import MediaService
+    from homeserver.mutual_rooms import MutualRooms
     from homeserver.notifier import Notifier
     from homeserver.presence import Presence
     from homeserver.profiles import Profiles
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from homeserver.rooms.membership import Memberships
     from homeserver.rooms.relation_pages import RelationPages
     from homeserver.rooms.relations import Aggregator
+    from homeserver.rooms.room_summary import RoomSummaries
     from homeserver.rooms.send import EventPipeline
     from homeserver.rooms.timeline import Timeline
     from homeserver.rooms.timestamp import TimestampLookup
@@ -86,6 +88,8 @@ RELATION_PAGES: web.AppKey[RelationPages] = web.AppKey("relation_pages")
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 ROOM_LIST: web.AppKey[RoomList] = web.AppKey("room_list")
 SPACE_HIERARCHY: web.AppKey[SpaceHierarchy] = web.AppKey("space_hierarchy")
+ROOM_SUMMARIES: web.AppKey[RoomSummaries] = web.AppKey("room_summaries")
+MUTUAL_ROOMS: web.AppKey[MutualRooms] = web.AppKey("mutual_rooms")
 PROFILE_SERVICE: web.AppKey[Profiles] = web.AppKey("profile_service")
 USER_DIRECTORY: web.AppKey[UserDirectory] = web.AppKey("user_directory")
 SEARCH: web.AppKey[RoomSearch] = web.AppKey("search")

@@ -100,6 +100,3 @@ def _hash(token: str) -> str:
 
 def _plausible(token: str) -> bool:
     return 0 < len(token) <= MAX_TOKEN_LENGTH
-
-
-# Until the composition root (homeserver/app.py) creates them and appkeys.py names them.

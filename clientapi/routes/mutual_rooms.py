@@ -8,9 +8,7 @@ from clientapi.middleware import requester
 from clientapi.request import query_param
 from clientapi.responses import json_response
 from clientapi.routes.common import user_id_value
-from homeserver.appkeys import DATABASE
-from homeserver.mutual_rooms import MutualRooms
-from homeserver.storage.mutual_rooms import MutualRoomStore
+from homeserver.appkeys import MUTUAL_ROOMS
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 100  # rooms per response; the rest follow through next_batch
@@ -20,8 +18,7 @@ PAGE_SIZE = 100  # rooms per response; the rest follow through next_batch
 async def mutual_rooms(request: web.Request) -> web.Response:
     other = user_id_value(query_param(request, "user_id", required=True))
     from_token = query_param(request, "from")
-    service = MutualRooms(MutualRoomStore(request.app[DATABASE]))
-    page = await service.page(requester(request).user_id, other, from_token, PAGE_SIZE)
+    page = await request.app[MUTUAL_ROOMS].page(requester(request).user_id, other, from_token, PAGE_SIZE)
     body: dict[str, object] = {"joined": page.joined, "count": page.count}
     if page.next_batch is not None:
         body["next_batch"] = page.next_batch

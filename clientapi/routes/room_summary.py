@@ -8,11 +8,9 @@ from aiohttp import web
 from clientapi.middleware import guest_allowed, maybe_requester, optional_auth
 from clientapi.responses import json_response
 from clientapi.routes.common import room_id_or_alias
-from homeserver.appkeys import DATABASE, RATE_LIMITER
+from homeserver.appkeys import RATE_LIMITER, ROOM_SUMMARIES
 from homeserver.errors import InvalidParam
 from homeserver.ids import is_valid_server_name
-from homeserver.rooms.room_summary import RoomSummaries
-from homeserver.storage.hierarchy import HierarchyStore
 
 routes = web.RouteTableDef()
 MAX_VIA = 100
@@ -26,8 +24,8 @@ async def room_summary(request: web.Request) -> web.Response:
     request.app[RATE_LIMITER].check("room_hierarchy", who.user_id if who else request.remote or "")
     _check_via(request)
     room_id = await room_id_or_alias(request)
-    summaries = RoomSummaries(HierarchyStore(request.app[DATABASE]))
-    return json_response(await summaries.summary(room_id, who.user_id if who else None))
+    summary = await request.app[ROOM_SUMMARIES].summary(room_id, who.user_id if who else None)
+    return json_response(summary)
 
 
 def _check_via(request: web.Request) -> None:
