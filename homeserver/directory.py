@@ -12,7 +12,7 @@ from typing import Any
 
 from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY, event_send_level, power_level_in_state
 from homeserver.errors import Forbidden, InvalidParam, MatrixError, NotFound
-from homeserver.events.model import Event, StateKey
+from homeserver.events.model import StateKey
 from homeserver.ids import RoomID, UserID, is_valid_room_alias
 from homeserver.rooms.send import Draft, EventPipeline
 from homeserver.storage.directory import DirectoryStore
@@ -93,7 +93,9 @@ class Directory:
     async def _drop_from_canonical_alias(self, user_id: UserID, room_id: RoomID, alias: str) -> None:
         """Take a deleted alias out of the room's m.room.canonical_alias, if it is named there
         and the user may send that event (the alias is gone either way, as the spec advises)."""
-        event = (await self._state(room_id, {CANONICAL_ALIAS_KEY})).get(CANONICAL_ALIAS_KEY)
+        event = (await self._events.current_state_events(room_id, {CANONICAL_ALIAS_KEY})).get(
+            CANONICAL_ALIAS_KEY
+        )
         if event is None:
             return
         content: dict[str, Any] = dict(event.content)
@@ -119,7 +121,7 @@ class Directory:
         """The room's aliases on this server, for its members (or anyone, if world-readable)."""
         membership = await self._rooms.membership(room_id, user_id)
         if membership is None or membership.membership != "join":
-            history = (await self._state(room_id, {HISTORY_KEY})).get(HISTORY_KEY)
+            history = (await self._events.current_state_events(room_id, {HISTORY_KEY})).get(HISTORY_KEY)
             readable = history is not None and history.content.get("history_visibility") == "world_readable"
             if not readable and not await self._is_admin(user_id):
                 raise Forbidden("You are not in this room")
@@ -146,7 +148,9 @@ class Directory:
         m.room.canonical_alias (room moderators, by default)."""
         if await self._is_admin(user_id):
             return True
-        state = await self._state(room_id, {CREATE_KEY, POWER_LEVELS_KEY, ("m.room.member", user_id)})
+        state = await self._events.current_state_events(
+            room_id, {CREATE_KEY, POWER_LEVELS_KEY, ("m.room.member", user_id)}
+        )
         member = state.get(("m.room.member", user_id))
         create = state.get(CREATE_KEY)
         if member is None or member.membership != "join" or create is None:
@@ -160,8 +164,3 @@ class Directory:
     async def _is_admin(self, user_id: UserID) -> bool:
         user = await self._users.get(user_id)
         return user is not None and user.is_admin
-
-    async def _state(self, room_id: RoomID, keys: set[StateKey]) -> dict[StateKey, Event]:
-        ids = await self._events.current_state_ids(room_id, keys)
-        found = await self._events.get_events(set(ids.values()))
-        return {key: found[eid] for key, eid in ids.items() if eid in found}

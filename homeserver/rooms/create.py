@@ -22,6 +22,15 @@ POWER_LEVELS = "m.room.power_levels"
 MEMBER = "m.room.member"
 
 
+def creatable_version(identifier: str) -> RoomVersion:
+    """The room version new rooms (createRoom, upgrades) may have; M_UNSUPPORTED_ROOM_VERSION
+    for one unknown or read-only here."""
+    version = KNOWN_ROOM_VERSIONS.get(identifier)
+    if version is None or identifier not in CREATABLE_VERSIONS:
+        raise UnsupportedRoomVersion(f"Room version {identifier[:32]!r} is not supported")
+    return version
+
+
 @dataclass(frozen=True)
 class Preset:
     join_rule: str
@@ -100,12 +109,7 @@ class RoomCreator:
         self._server_name = server_name
 
     def _version(self, requested: str | None) -> RoomVersion:
-        if requested is None:
-            return self._default_version
-        version = KNOWN_ROOM_VERSIONS.get(requested)
-        if version is None or requested not in CREATABLE_VERSIONS:
-            raise UnsupportedRoomVersion(f"Room version {requested[:32]!r} is not supported")
-        return version
+        return self._default_version if requested is None else creatable_version(requested)
 
     async def create(self, req: CreateRoomRequest) -> RoomID:
         """Check the whole request, then create the room in one go."""

@@ -9,7 +9,7 @@ from typing import Any
 from homeserver.auth.membership import join_rule
 from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY, named_level, power_level_in_state
 from homeserver.errors import Forbidden, NotFound, Unknown
-from homeserver.events.model import Event, StateKey
+from homeserver.events.model import Event
 from homeserver.ids import RoomID, UserID, user_id_server
 from homeserver.rooms.send import Draft, EventPipeline
 from homeserver.storage.events import EventStore, TxnKey
@@ -80,7 +80,9 @@ class Memberships:
     ) -> UserID | None:
         """For restricted rooms: a local member able to invite, who vouches that the joiner
         meets an allow condition (membership of one of the listed rooms)."""
-        state = await self._state(room_id, {CREATE_KEY, POWER_LEVELS_KEY, ("m.room.join_rules", "")})
+        state = await self._events.current_state_events(
+            room_id, {CREATE_KEY, POWER_LEVELS_KEY, ("m.room.join_rules", "")}
+        )
         rule = join_rule(state)
         if rule not in ("restricted", "knock_restricted"):
             return None
@@ -104,11 +106,6 @@ class Memberships:
             if power_level_in_state(state, member.user_id, version) >= invite_level:
                 return member.user_id
         raise Forbidden("No member of this server can authorise your join")
-
-    async def _state(self, room_id: RoomID, keys: set[StateKey]) -> dict[StateKey, Event]:
-        ids = await self._events.current_state_ids(room_id, keys)
-        found = await self._events.get_events(set(ids.values()))
-        return {key: found[eid] for key, eid in ids.items() if eid in found}
 
     async def invite(
         self,

@@ -407,9 +407,7 @@ class EventPipeline:
         if target.sender == redaction.sender:
             return True
         keys = {CREATE_KEY, POWER_LEVELS_KEY, ("m.room.member", redaction.sender)}
-        ids = await self._store.current_state_ids(redaction.room_id, keys)
-        state = await self._store.get_events(set(ids.values()))
-        by_key = {key: state[eid] for key, eid in ids.items() if eid in state}
+        by_key = await self._store.current_state_events(redaction.room_id, keys)
         version = target.room_version
         level = power_level_in_state(by_key, redaction.sender, version)
         return level >= named_level(by_key.get(POWER_LEVELS_KEY), "redact", version)

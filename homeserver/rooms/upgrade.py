@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from homeserver.auth.power_levels import (
@@ -29,11 +29,12 @@ from homeserver.auth.power_levels import (
     event_send_level,
     power_level_in_state,
 )
-from homeserver.errors import BadJson, Forbidden, MatrixError, NotFound, Unknown, UnsupportedRoomVersion
+from homeserver.errors import BadJson, Forbidden, MatrixError, NotFound, Unknown
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID, RoomID, UserID, is_valid_user_id
-from homeserver.room_versions import CREATABLE_VERSIONS, KNOWN_ROOM_VERSIONS, RoomVersion
+from homeserver.room_versions import RoomVersion
 from homeserver.rooms import upgrade_state as carry
+from homeserver.rooms.create import creatable_version
 from homeserver.rooms.membership import Memberships
 from homeserver.rooms.send import Draft, EventPipeline, InitialEvent
 from homeserver.rooms.upgrade_members import MemberSettings
@@ -148,7 +149,7 @@ class RoomUpgrader:
     ) -> RoomID:
         """Replace the room with a new one of `new_version`; returns the new room's ID.
         `additional_creators`: the request's, checked here, used only by versions with them."""
-        version = _creatable_version(new_version)
+        version = creatable_version(new_version)
         creators = _additional_creators(additional_creators, version, user_id)
         self._recent.check_free(room_id, user_id)
         if not await self._rooms.exists(room_id):
@@ -161,7 +162,7 @@ class RoomUpgrader:
     async def _check_may_upgrade(self, room_id: RoomID, user_id: UserID) -> None:
         """The upgrader must be joined and able to send m.room.tombstone (spec: step 1)."""
         member_key = ("m.room.member", user_id)
-        state = await self._state(room_id, {CREATE_KEY, POWER_LEVELS_KEY, member_key})
+        state = await self._events.current_state_events(room_id, {CREATE_KEY, POWER_LEVELS_KEY, member_key})
         member, create = state.get(member_key), state.get(CREATE_KEY)
         if member is None or member.membership != "join" or create is None:
             raise Forbidden("You are not in this room")
@@ -234,14 +235,14 @@ class RoomUpgrader:
     async def _old_room(self, room_id: RoomID) -> _OldRoom:
         """What the upgrade reads of the old room: its create event, the state to carry over
         (and a space's m.space.* links, whatever their state keys), its bans, its last event."""
-        state = await self._state(room_id, OLD_ROOM_STATE)
+        state = await self._events.current_state_events(room_id, OLD_ROOM_STATE)
         create = state.get(CREATE_KEY)
         if create is None:
             raise NotFound("Unknown room")
         if carry.is_space(create):
             all_ids = await self._events.current_state_ids(room_id)
             links = {key for key in all_ids if key[0] in carry.SPACE_TYPES}
-            state.update(await self._state(room_id, links))
+            state.update(await self._events.current_state_events(room_id, links))
         bans = await self._rooms.members(room_id, ["ban"])
         ban_events = await self._events.get_events({m.event_id for m in bans})
         return _OldRoom(room_id, create, state, list(ban_events.values()), await self._last_event(room_id))
@@ -251,20 +252,8 @@ class RoomUpgrader:
         positions = await self._events.extremity_positions(await self._events.forward_extremities(room_id))
         return max(positions, key=lambda e: (positions[e][0], e), default=None)
 
-    async def _state(self, room_id: RoomID, keys: Collection[StateKey]) -> dict[StateKey, Event]:
-        ids = await self._events.current_state_ids(room_id, keys)
-        found = await self._events.get_events(set(ids.values()))
-        return {key: found[eid] for key, eid in ids.items() if eid in found}
-
     def _is_local(self, alias: str) -> bool:
         return alias.partition(":")[2] == self._server_name
-
-
-def _creatable_version(identifier: str) -> RoomVersion:
-    version = KNOWN_ROOM_VERSIONS.get(identifier)
-    if version is None or identifier not in CREATABLE_VERSIONS:
-        raise UnsupportedRoomVersion(f"Room version {identifier[:32]!r} is not supported")
-    return version
 
 
 def _additional_creators(value: object, version: RoomVersion, upgrader: UserID) -> list[UserID]:
@@ -279,6 +268,3 @@ def _additional_creators(value: object, version: RoomVersion, upgrader: UserID) 
     ):
         raise BadJson(f"additional_creators must be a list of at most {MAX_ADDITIONAL_CREATORS} user IDs")
     return [UserID(u) for u in dict.fromkeys(value) if u != upgrader]
-
-
-# Until the lead moves it into homeserver/appkeys.py with the other keys.

@@ -290,6 +290,14 @@ class EventStore:
 
     # State
 
+    async def current_state_events(
+        self, room_id: RoomID, keys: Collection[StateKey]
+    ) -> dict[StateKey, Event]:
+        """The events of the room's current state at `keys` (keys without one left out)."""
+        ids = await self.current_state_ids(room_id, keys)
+        found = await self.get_events(set(ids.values()))
+        return {key: found[eid] for key, eid in ids.items() if eid in found}
+
     async def current_state_ids(
         self, room_id: RoomID, keys: Collection[StateKey] | None = None
     ) -> dict[StateKey, EventID]:
