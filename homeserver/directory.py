@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY, event_send_level, power_level_in_state
+from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY, may_send_state_in
 from homeserver.errors import Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.events.model import StateKey
 from homeserver.ids import RoomID, UserID, is_valid_room_alias
@@ -152,14 +152,8 @@ class Directory:
             room_id, {CREATE_KEY, POWER_LEVELS_KEY, ("m.room.member", user_id)}
         )
         member = state.get(("m.room.member", user_id))
-        create = state.get(CREATE_KEY)
-        if member is None or member.membership != "join" or create is None:
-            return False
-        version = create.room_version
-        needed = event_send_level(
-            CANONICAL_ALIAS, is_state=True, power_levels=state.get(POWER_LEVELS_KEY), version=version
-        )
-        return power_level_in_state(state, user_id, version) >= needed
+        joined = member is not None and member.membership == "join"
+        return joined and may_send_state_in(state, user_id, CANONICAL_ALIAS)
 
     async def _is_admin(self, user_id: UserID) -> bool:
         user = await self._users.get(user_id)

@@ -121,6 +121,19 @@ def event_send_level(
     return named_level(power_levels, "state_default" if is_state else "events_default", version)
 
 
+def may_send_state_in(state: Mapping[StateKey, Event], user_id: str, event_type: str) -> bool:
+    """Whether `user_id`'s power level, by the create and power levels events in `state`,
+    reaches what a state event of `event_type` needs (False without a create event)."""
+    create = state.get(CREATE_KEY)
+    if create is None:
+        return False
+    version = create.room_version
+    needed = event_send_level(
+        event_type, is_state=True, power_levels=state.get(POWER_LEVELS_KEY), version=version
+    )
+    return power_level_in_state(state, user_id, version) >= needed
+
+
 def notification_level(key: str, *, power_levels: Event | None, version: RoomVersion) -> int:
     """The level needed to trigger a notification of this kind (`room` for @room)."""
     if power_levels is not None:

@@ -23,12 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from homeserver.auth.power_levels import (
-    CREATE_KEY,
-    POWER_LEVELS_KEY,
-    event_send_level,
-    power_level_in_state,
-)
+from homeserver.auth.power_levels import CREATE_KEY, POWER_LEVELS_KEY, may_send_state_in
 from homeserver.errors import BadJson, Forbidden, MatrixError, NotFound, Unknown
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID, RoomID, UserID, is_valid_user_id
@@ -163,14 +158,10 @@ class RoomUpgrader:
         """The upgrader must be joined and able to send m.room.tombstone (spec: step 1)."""
         member_key = ("m.room.member", user_id)
         state = await self._events.current_state_events(room_id, {CREATE_KEY, POWER_LEVELS_KEY, member_key})
-        member, create = state.get(member_key), state.get(CREATE_KEY)
-        if member is None or member.membership != "join" or create is None:
+        member = state.get(member_key)
+        if member is None or member.membership != "join" or CREATE_KEY not in state:
             raise Forbidden("You are not in this room")
-        version = create.room_version
-        needed = event_send_level(
-            TOMBSTONE, is_state=True, power_levels=state.get(POWER_LEVELS_KEY), version=version
-        )
-        if power_level_in_state(state, user_id, version) < needed:
+        if not may_send_state_in(state, user_id, TOMBSTONE):
             raise Forbidden("You cannot upgrade this room: you may not send m.room.tombstone")
 
     async def _upgrade(
