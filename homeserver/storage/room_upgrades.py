@@ -11,10 +11,10 @@ import orjson
 from sqlalchemy import and_, or_, select, update
 
 from homeserver.ids import RoomID, UserID
+from homeserver.storage.account_data import GLOBAL
 from homeserver.storage.database import Database
 from homeserver.storage.tables import account_data, room_aliases, room_memberships, rooms
 
-GLOBAL = ""  # the room_id of global account data
 TAG, DIRECT, PUSH_RULES = "m.tag", "m.direct", "m.push_rules"
 
 
