@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from homeserver.auth.power_levels import LEVEL_DEFAULTS, parse_power_level, room_creators
+from homeserver.canonicaljson import CANONICALJSON_MAX_INT
 from homeserver.events.model import Event, StateKey
 from homeserver.ids import EventID, UserID, is_valid_user_id
 from homeserver.room_versions import RoomVersion
@@ -29,7 +30,7 @@ TRANSFERRED_TYPES = (
 SPACE_TYPES = ("m.space.child", "m.space.parent")  # copied when the room is a space
 SPACE = "m.space"
 LEVEL_SECTIONS = ("events", "notifications", "users")
-MAX_LEVEL = 2**53 - 1  # canonical JSON's integer range
+MAX_LEVEL = CANONICALJSON_MAX_INT
 ADMIN = 100
 MODERATOR = 50
 
