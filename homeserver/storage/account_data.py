@@ -10,10 +10,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.ids import RoomID, UserID
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.dialect import upsert
 from homeserver.storage.tables import account_data
 
@@ -72,7 +71,7 @@ class AccountDataStore:
 
     async def _touch(
         self,
-        conn: AsyncConnection,
+        conn: WriteConnection,
         user_id: UserID,
         room_id: RoomID | None,
         data_type: str,

@@ -8,9 +8,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.dialect import upsert
 from homeserver.storage.tables import e2e_cross_signing_keys, e2e_cross_signing_signatures
 
@@ -38,7 +37,7 @@ class KeySignature:
 
 
 async def delete_signatures_in(
-    conn: AsyncConnection, user_id: str, device_ids: Collection[str] | None
+    conn: WriteConnection, user_id: str, device_ids: Collection[str] | None
 ) -> None:
     """Signatures of and by devices being deleted (all of the user's devices when None),
     inside the deleting transaction. Signatures of master keys stay with them."""
@@ -53,7 +52,7 @@ async def delete_signatures_in(
     await conn.execute(delete(e2e_cross_signing_signatures).where(or_(of, by)))
 
 
-async def delete_cross_signing_keys_in(conn: AsyncConnection, user_id: str) -> None:
+async def delete_cross_signing_keys_in(conn: WriteConnection, user_id: str) -> None:
     await conn.execute(delete(e2e_cross_signing_keys).where(e2e_cross_signing_keys.c.user_id == user_id))
 
 

@@ -1,13 +1,20 @@
 """The database handle: one async SQLAlchemy engine for SQLite (WAL) or PostgreSQL (asyncpg).
 
 Reads run on a pooled connection without taking any lock. Writes go through `transaction()`
-or `run_transaction()`; on SQLite they are serialised by one asyncio lock so concurrent
-writers queue in the event loop instead of failing with "database is locked".
+or `run_transaction()`.
 
-Through aiosqlite every statement is a round trip to the connection's thread (and back through
-the event loop), several for one statement. `run_transaction()` runs a whole transaction of
-synchronous statements at once: on SQLite in one trip to a writer thread with its own
-connection, on PostgreSQL on the async connection through SQLAlchemy's greenlet bridge.
+On SQLite, writes run on the event loop's own thread, on one synchronous connection, serialised
+by an asyncio lock. A write transaction is small and never waits for I/O but its commit's
+(WAL, synchronous=NORMAL: no fsync), so it costs the loop less than handing it to a thread:
+behind a busy event loop a thread waits for the GIL (CPython hands it over every 5 ms at best)
+each time it wants it back, several times a statement. Measured on the WebSocket benchmark,
+a commit sent to a writer thread waited 14 ms (median) for the GIL before it began. The one
+wait that could be long stays off the loop: `BEGIN IMMEDIATE` does not wait for another
+process's write lock but is retried after a sleep, and WAL checkpoints (the copy back to the
+database file, with its fsync) run in a thread of their own every CHECKPOINT_EVERY commits.
+
+Reads through aiosqlite are a round trip to the connection's thread, and stay there: a slow
+read (search, a big room's state) must not stop the server.
 
 A single read (`fetch_one`, `fetch_all`, `fetch_value`) on PostgreSQL runs in autocommit: one
 statement sees one snapshot anyway, and a transaction around it would cost two more round trips
@@ -17,64 +24,120 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event, make_url
+from sqlalchemy import Connection, Dialect, Engine, Executable, Row, create_engine, event, make_url
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine.interfaces import _CoreAnyExecuteParams, _CoreSingleExecuteParams
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 T = TypeVar("T")
 
+CHECKPOINT_EVERY = 200  # SQLite commits between two WAL checkpoints
+BUSY_RETRY_S = (0.001, 0.005, 0.02, 0.05)  # sleeps while another process writes, then the last
+BUSY_TIMEOUT_S = 30.0  # as the readers' busy timeout: then the write fails
+
+
+class WriteConnection(Protocol):
+    """What a transaction's body uses: AsyncConnection's writing methods (PostgreSQL), or the
+    same over SQLite's synchronous connection on the loop's thread (`InlineConnection`)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[Any]: ...
+
+    async def scalar(
+        self, statement: Executable, parameters: _CoreSingleExecuteParams | None = None
+    ) -> Any: ...
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T: ...
+
+
+class InlineConnection:
+    """A synchronous connection behind AsyncConnection's methods: each call runs at once."""
+
+    __slots__ = ("sync",)
+
+    def __init__(self, sync: Connection) -> None:
+        self.sync = sync
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.sync.dialect
+
+    async def execute(
+        self, statement: Executable, parameters: _CoreAnyExecuteParams | None = None
+    ) -> CursorResult[Any]:
+        return self.sync.execute(statement, parameters)
+
+    async def scalar(self, statement: Executable, parameters: _CoreSingleExecuteParams | None = None) -> Any:
+        return self.sync.scalar(statement, parameters)
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return fn(self.sync)
+
 
 class Database:
     def __init__(self, engine: AsyncEngine, writer: Engine | None = None) -> None:
-        """`writer`: SQLite only, a synchronous engine on the same file for run_transaction."""
+        """`writer`: SQLite only, a synchronous engine on the same file, in autocommit mode
+        (transactions are begun and ended by hand), for the writes."""
         self.engine = engine
         self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
         # SQLite's driver opens no transaction for a SELECT; asyncpg's adapter would.
         self._reader = engine if self.is_sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer = writer
-        self._writer_thread = ThreadPoolExecutor(1, "sqlite-writer") if writer is not None else None
+        self._commits = 0  # since the last checkpoint began
+        self._checkpointer = ThreadPoolExecutor(1, "sqlite-checkpoint") if writer is not None else None
+        self.checkpoint: asyncio.Future[None] | None = None  # the last one started
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[WriteConnection]:
         """One atomic unit of writes: committed on normal exit, rolled back on any error."""
-        async with contextlib.AsyncExitStack() as stack:
-            if self._write_lock is not None:
-                await stack.enter_async_context(self._write_lock)
-            conn = await stack.enter_async_context(self.engine.begin())
-            yield conn
+        if self._writer is None or self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock:
+            with self._writer.connect() as sync:
+                await _begin_immediate(sync)
+                try:
+                    yield InlineConnection(sync)
+                except BaseException:
+                    sync.exec_driver_sql("ROLLBACK")
+                    raise
+                sync.exec_driver_sql("COMMIT")
+            self._committed()
 
     async def run_transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work` (synchronous statements on the connection it is given) as one
         transaction: committed if it returns, rolled back if it raises; returns its result.
-        On SQLite, `work` runs in the writer thread: the write lock is held until it has
-        finished there, even if the caller is cancelled meanwhile."""
-        if self._writer is None or self._writer_thread is None or self._write_lock is None:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(work)
-        lock, loop = self._write_lock, asyncio.get_running_loop()
-        await lock.acquire()
-        try:
-            done = self._writer_thread.submit(self._run_writer, work)
-        except BaseException:
-            lock.release()
-            raise
-        done.add_done_callback(lambda _: loop.call_soon_threadsafe(lock.release))
-        return await asyncio.wrap_future(done)
+        On SQLite nothing is awaited once it has begun, so it is never cut short."""
+        async with self.transaction() as conn:
+            return await conn.run_sync(work)
 
-    def _run_writer(self, work: Callable[[Connection], T]) -> T:
-        assert self._writer is not None
-        with self._writer.begin() as conn:
-            return work(conn)
+    def _committed(self) -> None:
+        """Count a commit; start a checkpoint in the background every CHECKPOINT_EVERY."""
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY or (self.checkpoint is not None and not self.checkpoint.done()):
+            return
+        assert self._writer is not None and self._checkpointer is not None
+        self._commits = 0
+        loop = asyncio.get_running_loop()
+        self.checkpoint = loop.run_in_executor(self._checkpointer, _checkpoint, self._writer)
 
     # Reads run to their end even when their caller is cancelled (a WebSocket's frame task
     # when the socket closes, a request whose client went away): SQLAlchemy terminates a
@@ -115,17 +178,21 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._writer is not None and self._writer_thread is not None:
-            await asyncio.wrap_future(self._writer_thread.submit(self._writer.dispose))
-            self._writer_thread.shutdown()
+        if self._writer is not None and self._checkpointer is not None:
+            if self.checkpoint is not None:
+                await asyncio.gather(self.checkpoint, return_exceptions=True)
+            self._checkpointer.shutdown()
+            self._writer.dispose()  # the last connection to close checkpoints the WAL
 
 
 def create_database(url: str, *, schema: str = "") -> Database:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        writer = create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30})
-        event.listen(writer, "connect", _sqlite_pragmas)
+        writer = create_engine(
+            make_url(url).set(drivername="sqlite"), isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=1
+        )
+        event.listen(writer, "connect", _writer_pragmas)
         return Database(engine, writer)
     else:
         args: dict[str, Any] = {"server_settings": {"search_path": schema}} if schema else {}
@@ -145,6 +212,42 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cursor.close()
     # SQLite's lower() folds ASCII only; dialect.text_lower() uses this one instead.
     dbapi_conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+
+
+def _writer_pragmas(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+    """The writer's connections: as the readers', but a BEGIN that finds another process
+    writing fails at once (to be retried after a sleep, not in the loop's thread), and the WAL
+    is checkpointed in the background (see Database._committed), not by the commit that
+    crosses SQLite's threshold."""
+    _sqlite_pragmas(dbapi_conn, record)
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+async def _begin_immediate(sync: Connection) -> None:
+    """Take SQLite's write lock now, sleeping (not blocking) while another process holds it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_TIMEOUT_S
+    for attempt in itertools.count():
+        try:
+            sync.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as e:
+            if not _is_busy(e) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(BUSY_RETRY_S[min(attempt, len(BUSY_RETRY_S) - 1)])
+
+
+def _is_busy(error: OperationalError) -> bool:
+    return getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
+def _checkpoint(writer: Engine) -> None:
+    """Copy the WAL back into the database file as far as no reader still needs it."""
+    with writer.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _unicode_lower(value: object) -> object:

@@ -7,10 +7,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.ids import DeviceID, UserID
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.dialect import upsert
 from homeserver.storage.e2e_keys import delete_keys_in
 from homeserver.storage.tables import access_tokens, devices, refresh_tokens
@@ -47,7 +46,7 @@ class NewSession:
     refresh_token_hash: str | None
 
 
-async def insert_session(conn: AsyncConnection, dialect: str, session: NewSession) -> None:
+async def insert_session(conn: WriteConnection, dialect: str, session: NewSession) -> None:
     """Create the device if new (keeping an existing display name unless one is given),
     revoke the device's old tokens, and store the new ones."""
     user_id, device_id = session.access.user_id, session.device_id
@@ -70,7 +69,7 @@ async def insert_session(conn: AsyncConnection, dialect: str, session: NewSessio
     await _insert_tokens(conn, session)
 
 
-async def _insert_tokens(conn: AsyncConnection, session: NewSession) -> None:
+async def _insert_tokens(conn: WriteConnection, session: NewSession) -> None:
     await conn.execute(access_tokens.insert().values(**session.access.__dict__))
     if session.refresh_token_hash is not None:
         await conn.execute(
@@ -84,7 +83,7 @@ async def _insert_tokens(conn: AsyncConnection, session: NewSession) -> None:
         )
 
 
-async def _delete_tokens(conn: AsyncConnection, user_id: str, device_ids: Collection[str] | None) -> None:
+async def _delete_tokens(conn: WriteConnection, user_id: str, device_ids: Collection[str] | None) -> None:
     for table in (access_tokens, refresh_tokens):
         cond = table.c.user_id == user_id
         if device_ids is not None:
@@ -93,7 +92,7 @@ async def _delete_tokens(conn: AsyncConnection, user_id: str, device_ids: Collec
 
 
 async def delete_devices_in(
-    conn: AsyncConnection, user_id: str, device_ids: Collection[str] | None
+    conn: WriteConnection, user_id: str, device_ids: Collection[str] | None
 ) -> list[DeviceID]:
     """Delete devices (all of the user's when `device_ids` is None), their tokens, their
     send-to-device inboxes and their end-to-end encryption keys."""

@@ -13,13 +13,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.e2e_signatures import device_ed25519
 from homeserver.errors import InvalidParam, TooLarge
 from homeserver.ids import DeviceID, UserID
 from homeserver.storage.cross_signing import delete_cross_signing_keys_in, delete_signatures_in
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.dialect import upsert
 from homeserver.storage.key_backup import delete_backups_in
 from homeserver.storage.tables import devices, e2e_device_keys, e2e_fallback_keys, e2e_one_time_keys
@@ -68,7 +67,7 @@ class Claimed:
     key: OneTimeKey
 
 
-async def delete_keys_in(conn: AsyncConnection, user_id: str, device_ids: Collection[str] | None) -> None:
+async def delete_keys_in(conn: WriteConnection, user_id: str, device_ids: Collection[str] | None) -> None:
     """Delete the keys of devices being deleted, inside the deleting transaction. With
     `device_ids` None (the account is deactivated) every device's, and all the user's
     cross-signing keys and key backups."""
@@ -159,7 +158,7 @@ class E2eKeyStore:
 
 
 async def _store_device_keys(
-    conn: AsyncConnection, dialect: str, user_id: str, device_id: str, key_json: str
+    conn: WriteConnection, dialect: str, user_id: str, device_id: str, key_json: str
 ) -> bool:
     """Store or replace the device keys; True when they changed. A device keeps its ed25519
     identity key for life: keys naming another one are refused."""
@@ -181,7 +180,7 @@ async def _store_device_keys(
 
 
 async def _store_one_time_keys(
-    conn: AsyncConnection, user_id: str, device_id: str, keys: Sequence[OneTimeKey]
+    conn: WriteConnection, user_id: str, device_id: str, keys: Sequence[OneTimeKey]
 ) -> None:
     """Insert the keys not stored yet; an ID stored with the same key is ignored, with another
     key refused."""
@@ -214,7 +213,7 @@ async def _store_one_time_keys(
         await conn.execute(e2e_one_time_keys.insert(), list(new[start : start + BATCH]))
 
 
-async def _store_fallback_key(conn: AsyncConnection, user_id: str, device_id: str, key: OneTimeKey) -> None:
+async def _store_fallback_key(conn: WriteConnection, user_id: str, device_id: str, key: OneTimeKey) -> None:
     """Replace the device's fallback key of this algorithm by an unused one; the same key
     uploaded again keeps its state."""
     t = e2e_fallback_keys.c
@@ -228,7 +227,7 @@ async def _store_fallback_key(conn: AsyncConnection, user_id: str, device_id: st
     )
 
 
-async def _take_one_time_key(conn: AsyncConnection, claim: Claim) -> OneTimeKey | None:
+async def _take_one_time_key(conn: WriteConnection, claim: Claim) -> OneTimeKey | None:
     t = e2e_one_time_keys.c
     mine = (t.user_id == claim.user_id, t.device_id == claim.device_id, t.algorithm == claim.algorithm)
     # On PostgreSQL, concurrent claims skip each other's rows (SQLite serialises writers and
@@ -248,7 +247,7 @@ async def _take_one_time_key(conn: AsyncConnection, claim: Claim) -> OneTimeKey 
     return OneTimeKey(claim.algorithm, row.key_id, row.key_json)
 
 
-async def _use_fallback_key(conn: AsyncConnection, claim: Claim) -> OneTimeKey | None:
+async def _use_fallback_key(conn: WriteConnection, claim: Claim) -> OneTimeKey | None:
     t = e2e_fallback_keys.c
     mine = (t.user_id == claim.user_id, t.device_id == claim.device_id, t.algorithm == claim.algorithm)
     row = (await conn.execute(select(t.key_id, t.key_json).where(*mine))).first()

@@ -85,8 +85,8 @@ class RepeatedTxns(Exception):
 def write_events(conn: Connection, dialect: str, items: Sequence[EventToPersist]) -> None:
     """The rows of all the items: one statement per table for the whole batch where
     possible, and none for a table with nothing to write (a batch of plain messages
-    is four statements). Synchronous: the whole transaction runs at once (on SQLite in
-    the database's writer thread; see Database.run_transaction)."""
+    is four statements). Synchronous: the whole transaction runs at once (on SQLite on the
+    event loop's thread; see Database.run_transaction)."""
     from homeserver.storage.relations import index_relation, unindex_relation  # imports this module
 
     txns = [_txn_row(item) for item in items if item.txn is not None]

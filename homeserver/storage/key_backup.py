@@ -14,10 +14,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.ids import UserID
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.tables import e2e_room_key_versions, e2e_room_keys
 
 BATCH = 500
@@ -55,7 +54,7 @@ class Written:
 Replaces = Callable[[RoomKey, RoomKey], bool]
 
 
-async def delete_backups_in(conn: AsyncConnection, user_id: str) -> None:
+async def delete_backups_in(conn: WriteConnection, user_id: str) -> None:
     """Every backup version of the user and its keys (the account is being deactivated)."""
     await conn.execute(delete(e2e_room_keys).where(e2e_room_keys.c.user_id == user_id))
     await conn.execute(delete(e2e_room_key_versions).where(e2e_room_key_versions.c.user_id == user_id))
@@ -188,7 +187,7 @@ class BackupFull(Exception):
 
 
 async def _put_keys(
-    conn: AsyncConnection,
+    conn: WriteConnection,
     user_id: str,
     version: int,
     keys: Sequence[RoomKey],
@@ -224,19 +223,19 @@ def _scope(user_id: str, version: int, room_id: str | None, session_id: str | No
     return where
 
 
-async def _current(conn: AsyncConnection, user_id: str) -> int | None:
+async def _current(conn: WriteConnection, user_id: str) -> int | None:
     v = e2e_room_key_versions.c
     newest = await conn.scalar(select(func.max(v.version)).where(v.user_id == user_id, v.deleted.is_(False)))
     return int(newest) if newest is not None else None
 
 
-async def _count(conn: AsyncConnection, user_id: str, version: int) -> int:
+async def _count(conn: WriteConnection, user_id: str, version: int) -> int:
     k = e2e_room_keys.c
     stmt = select(func.count()).select_from(e2e_room_keys).where(k.user_id == user_id, k.version == version)
     return int(await conn.scalar(stmt) or 0)
 
 
-async def _touch(conn: AsyncConnection, user_id: str, version: int, changed: bool) -> int:
+async def _touch(conn: WriteConnection, user_id: str, version: int, changed: bool) -> int:
     """The version's etag, moved on first when `changed`."""
     v = e2e_room_key_versions.c
     where = (v.user_id == user_id, v.version == version)
@@ -246,7 +245,7 @@ async def _touch(conn: AsyncConnection, user_id: str, version: int, changed: boo
 
 
 async def _stored_keys(
-    conn: AsyncConnection, user_id: str, version: int, keys: Sequence[RoomKey]
+    conn: WriteConnection, user_id: str, version: int, keys: Sequence[RoomKey]
 ) -> dict[tuple[str, str], RoomKey]:
     k = e2e_room_keys.c
     pairs = sorted({(key.room_id, key.session_id) for key in keys})
@@ -274,13 +273,13 @@ async def _stored_keys(
     return stored
 
 
-async def _insert(conn: AsyncConnection, user_id: str, version: int, keys: Sequence[RoomKey]) -> None:
+async def _insert(conn: WriteConnection, user_id: str, version: int, keys: Sequence[RoomKey]) -> None:
     rows = [{"user_id": user_id, "version": version, **key.__dict__} for key in keys]
     for start in range(0, len(rows), BATCH):
         await conn.execute(e2e_room_keys.insert(), rows[start : start + BATCH])
 
 
-async def _update(conn: AsyncConnection, user_id: str, version: int, keys: Sequence[RoomKey]) -> None:
+async def _update(conn: WriteConnection, user_id: str, version: int, keys: Sequence[RoomKey]) -> None:
     if not keys:
         return
     k = e2e_room_keys.c

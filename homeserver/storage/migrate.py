@@ -28,7 +28,7 @@ def _alembic_config(connection: Any) -> AlembicConfig:
 async def migrate(db: Database, revision: str = "head") -> None:
     if revision == "head" and await _is_current(db):
         return  # the usual start-up: skip Alembic's environment entirely
-    async with db.transaction() as conn:
+    async with db.engine.begin() as conn:  # as before: Alembic runs its DDL its own way
         await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
 
 
@@ -41,7 +41,7 @@ async def _is_current(db: Database) -> bool:
 
 
 async def downgrade(db: Database, revision: str) -> None:
-    async with db.transaction() as conn:
+    async with db.engine.begin() as conn:
         await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), revision))
 
 

@@ -37,12 +37,11 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
 from homeserver.events.model import Event
 from homeserver.ids import EventID, RoomID, UserID
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.tables import (
     events,
     push_events,
@@ -195,7 +194,7 @@ def _advance(
 
 
 async def advance_read_position(
-    conn: AsyncConnection, user_id: UserID, room_id: RoomID, thread_id: str, stream: int
+    conn: WriteConnection, user_id: UserID, room_id: RoomID, thread_id: str, stream: int
 ) -> None:
     """The user has read the room (or the thread) up to `stream`. A receipt for an older
     event moves nothing back."""

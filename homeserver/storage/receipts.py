@@ -11,10 +11,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.ids import EventID, RoomID, UserID
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.dialect import upsert
 from homeserver.storage.push import advance_read_position
 from homeserver.storage.tables import events, receipts
@@ -68,7 +67,7 @@ class ReceiptStore:
                 )
             return stored
 
-    async def _store(self, conn: AsyncConnection, receipt: Receipt, event_ordering: int) -> bool:
+    async def _store(self, conn: WriteConnection, receipt: Receipt, event_ordering: int) -> bool:
         if await self._move_forward(conn, receipt, event_ordering):
             return True
         values = {
@@ -86,7 +85,7 @@ class ReceiptStore:
             return True
         return await self._move_forward(conn, receipt, event_ordering)
 
-    async def _move_forward(self, conn: AsyncConnection, receipt: Receipt, event_ordering: int) -> bool:
+    async def _move_forward(self, conn: WriteConnection, receipt: Receipt, event_ordering: int) -> bool:
         r = receipts.c
         current_ordering = (
             select(events.c.stream_ordering).where(events.c.event_id == r.event_id).scalar_subquery()

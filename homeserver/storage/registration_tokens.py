@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from homeserver.errors import InvalidParam
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.tables import registration_tokens
 
 # The spec's opaque identifier grammar, at most 64 characters.
@@ -38,7 +37,7 @@ def _usable(now: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     )
 
 
-async def consume_registration_token(conn: AsyncConnection, token: str, now: int) -> bool:
+async def consume_registration_token(conn: WriteConnection, token: str, now: int) -> bool:
     """Use the token once if it is still valid; False (and nothing changed) otherwise."""
     t = registration_tokens.c
     result = await conn.execute(

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from homeserver.storage.database import Database
+from homeserver.storage.database import Database, WriteConnection
 from homeserver.storage.dialect import upsert
 from homeserver.storage.tables import device_inbox, devices, to_device_txns
 
@@ -140,7 +139,7 @@ class ToDeviceStore:
             await _delete_keeping_top(conn, and_(mine, c.stream_id <= up_to))
 
 
-async def delete_inboxes_in(conn: AsyncConnection, user_id: str, device_ids: Collection[str] | None) -> None:
+async def delete_inboxes_in(conn: WriteConnection, user_id: str, device_ids: Collection[str] | None) -> None:
     """Delete the inboxes of devices being deleted (all of the user's when `device_ids` is
     None) and the transaction IDs they sent, inside the deleting transaction."""
     inbox = device_inbox.c.user_id == user_id
@@ -152,7 +151,7 @@ async def delete_inboxes_in(conn: AsyncConnection, user_id: str, device_ids: Col
     await conn.execute(delete(to_device_txns).where(txns))
 
 
-async def _delete_keeping_top(conn: AsyncConnection, rows: ColumnElement[bool]) -> None:
+async def _delete_keeping_top(conn: WriteConnection, rows: ColumnElement[bool]) -> None:
     """Delete `rows` of the inbox, and older markers; the row with the highest stream ID, if
     among them, becomes the marker instead (see the module docstring)."""
     c = device_inbox.c
