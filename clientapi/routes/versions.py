@@ -20,8 +20,18 @@ SPEC_VERSIONS = [
 # Unstable flags clients still look for although the features are in the spec now, as Synapse
 # sets them: without e2e_cross_signing Element skips setting up cross-signing after login and
 # says "Your homeserver does not support cross-signing"; msc3827.stable lets it filter the room
-# directory by room type (spaces).
-UNSTABLE_FEATURES = {"org.matrix.e2e_cross_signing": True, "org.matrix.msc3827.stable": True}
+# directory by room type (spaces). The spec versions above stop at v1.12, so clients know room
+# summaries (v1.15) and mutual rooms (v1.19) only from these flags and use the unstable paths
+# served next to the stable ones: im.nheko.summary (MSC3266, routes/room_summary.py);
+# query_mutual_rooms (MSC2666, routes/mutual_rooms.py; matrix-js-sdk's _unstable_getSharedRooms
+# asks for it) and query_mutual_rooms.stable (the MSC's flag for /v1/mutual_rooms itself).
+UNSTABLE_FEATURES = {
+    "org.matrix.e2e_cross_signing": True,
+    "org.matrix.msc3827.stable": True,
+    "im.nheko.summary": True,
+    "uk.half-shot.msc2666.query_mutual_rooms": True,
+    "uk.half-shot.msc2666.query_mutual_rooms.stable": True,
+}
 
 
 @routes.get("/_matrix/client/versions")
