@@ -338,6 +338,7 @@ async def test_slow_reader_is_not_buffered_without_bound(hs: HomeserverUnderTest
     max_frame = limit * 64 * 1024 + 64 * 1024  # the timeline at most, and the rest of a frame
     async with sync_socket(bob, params, rcvbuf=4096) as ws:
         await ws.sync()
+        ws.stop_reading()
         (conn,) = hs.app[WS_CONNECTIONS]
         transport = conn.transport
         assert transport is not None
@@ -355,6 +356,7 @@ async def test_slow_reader_is_not_buffered_without_bound(hs: HomeserverUnderTest
             assert transport.get_write_buffer_size() <= high_water + max_frame
         received: list[str] = []
         limited = False
+        ws.read_again()
         while sent[-1] not in received:
             frame = await ws.sync()
             section = frame["rooms"]["join"].get(room)

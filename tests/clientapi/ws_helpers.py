@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import socket
@@ -63,6 +64,19 @@ class SyncSocket:
         answer = await self.reply()
         assert answer["id"] == request_id, answer
         return answer
+
+    def stop_reading(self) -> None:
+        """Read nothing more from the socket (as a stalled client): the kernel's buffers fill,
+        then the server's."""
+        self._transport().pause_reading()
+
+    def read_again(self) -> None:
+        self._transport().resume_reading()
+
+    def _transport(self) -> asyncio.Transport:
+        conn = self.ws._response.connection
+        assert conn is not None and conn.transport is not None
+        return conn.transport
 
     def kill(self) -> None:
         """Drop the connection as a crashed client would: no close frame."""
