@@ -97,7 +97,8 @@ class RoomSections:
                     m.room_id, since, until, recent, req.filter.room.timeline
                 )
                 return await self._from_recent(req, m.room_id, recent, shared, ignored)
-        return await self._from_store(req, m, since, until, limit, ignored)
+        throughout = stayed_joined and since is not None and m.membership == "join"
+        return await self._from_store(req, m, since, until, limit, ignored, joined_throughout=throughout)
 
     async def initial(
         self, req: SyncRequest, joined: Sequence[Membership], until: int, ignored: frozenset[UserID]
@@ -263,12 +264,18 @@ class RoomSections:
         until: int,
         limit: int,
         ignored: frozenset[UserID],
+        *,
+        joined_throughout: bool = False,
     ) -> dict[str, Any]:
+        """`joined_throughout`: the user was joined at every event in (since, until], so all
+        of them are visible to them (spec: "History visibility": a member sees what was sent
+        while joined) and no state is read to check it. A socket that fell behind by more
+        than the recent-events log holds comes this way for each frame it catches up with."""
         timeline_filter = req.filter.room.timeline
         rows = await self._store.recent_events(m.room_id, since, until, limit + 1)
         limited = len(rows) > limit
         rows = rows[-limit:] if limit else []
-        timeline = await self._visible(req.user_id, m.room_id, rows, timeline_filter)
+        timeline = await self._visible(req.user_id, m.room_id, rows, timeline_filter, joined_throughout)
         first_stream = rows[0].stream if rows else until + 1
         if since is None:
             state_ids = await self._state_at(m.room_id, first_stream - 1)
@@ -349,11 +356,18 @@ class RoomSections:
         return False  # many changes since: answer as for a new room
 
     async def _visible(
-        self, user_id: UserID, room_id: RoomID, rows: Sequence[StreamEvent], event_filter: RoomEventFilter
+        self,
+        user_id: UserID,
+        room_id: RoomID,
+        rows: Sequence[StreamEvent],
+        event_filter: RoomEventFilter,
+        joined_throughout: bool = False,
     ) -> list[Event]:
         fetched = await self._events.get_events([r.event_id for r in rows])
-        events = [fetched[r.event_id] for r in rows if r.event_id in fetched]
-        return await self._visibility.filter(user_id, room_id, [e for e in events if event_filter.matches(e)])
+        events = [e for r in rows if (e := fetched.get(r.event_id)) is not None and event_filter.matches(e)]
+        if joined_throughout:
+            return events
+        return await self._visibility.filter(user_id, room_id, events)
 
     async def _state_at(self, room_id: RoomID, stream: int) -> dict[StateKey, EventID]:
         group = await self._store.state_group_at(room_id, stream)

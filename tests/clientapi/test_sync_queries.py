@@ -184,3 +184,27 @@ async def test_repeated_initial_sync_reads_the_newest_events_of_unchanged_rooms_
     joined = body["rooms"]["join"]
     assert joined[busy]["timeline"]["events"][-1]["event_id"] == sent["event_id"]
     assert joined[quiet]["timeline"]["events"][-1]["type"] != "m.room.message"
+
+
+async def test_limited_sync_of_a_member_reads_no_visibility_state(
+    hs: HomeserverUnderTest,
+) -> None:
+    """A member joined before the token who fell behind by more than the timeline limit (a
+    WebSocket that stalled) gets a gappy timeline from storage: everything sent while they were
+    joined is visible to them, so no membership or state is read to check it."""
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    room = (await alice.post("/createRoom", {"preset": "public_chat"}))["room_id"]
+    await bob.post(f"/join/{room}")
+    sync_filter = '{"room":{"timeline":{"limit":3}}}'
+    token = (await bob.get("/sync", params={"filter": sync_filter}))["next_batch"]
+    sent = []
+    for n in range(6):
+        body = {"msgtype": "m.text", "body": str(n)}
+        sent.append((await alice.put(f"/rooms/{room}/send/m.room.message/g{n}", body))["event_id"])
+    with statements(hs) as seen:
+        body = await bob.get("/sync", params={"since": token, "filter": sync_filter})
+    timeline = body["rooms"]["join"][room]["timeline"]
+    assert timeline["limited"]
+    assert [e["event_id"] for e in timeline["events"]] == sent[-3:]
+    assert not [s for s in seen if "FROM room_memberships" in s]  # the viewer's membership
+    assert not [s for s in seen if "events.redacted_by" in s]  # the events' state groups
