@@ -447,7 +447,10 @@ class Connection:
         """Called by the watch or the keep-alive sweep: pull and write what is new."""
         self._watch = None
         if self._pump is None and not self.ws.closed:
+            notifier = self._request.app[NOTIFIER]
+            notifier.working(+1)  # until the task ends, even if cancelled before it starts
             self._pump = asyncio.create_task(self._push())
+            self._pump.add_done_callback(lambda _: notifier.working(-1))
 
     async def _push(self) -> None:
         """Frames while there is news, each computed from the token of the frame before it;
@@ -464,7 +467,11 @@ class Connection:
                     if self._park(polled.seen, polled.rooms):
                         return
                     continue
-                await self._write_frame(polled.response)
+                notifier.working(-1)  # waiting for a slow client holds no writer up
+                try:
+                    await self._write_frame(polled.response)
+                finally:
+                    notifier.working(+1)
                 self._since = polled.since
         except _SocketGone:
             return

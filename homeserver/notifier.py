@@ -114,6 +114,8 @@ class Notifier:
         self._waiters: dict[str, set[_Waiter | Watch]] = {}
         self._due: deque[Watch] = deque()  # woken watches whose callbacks wait (WAKE_BATCH)
         self._pacing = False  # a later turn is scheduled to tell the rest of `_due`
+        self._working = 0  # listeners acting on news now (`working`)
+        self._settled: list[asyncio.Future[None]] = []  # writers waiting in `settled`
         self.closed = False
 
     @property
@@ -221,6 +223,43 @@ class Notifier:
         if due and not self._pacing:
             self._pacing = True
             asyncio.get_running_loop().call_soon(self._tell_later)
+        self._maybe_settled()
+
+    @property
+    def busy_listeners(self) -> int:
+        """Listeners acting on news now (woken watches not yet told count apart)."""
+        return self._working
+
+    def working(self, delta: int) -> None:
+        """A listener starts (+1) or stops (-1) acting on news: building its frame, not
+        waiting for a slow client to read it (WebSocket pumps)."""
+        self._working += delta
+        self._maybe_settled()
+
+    def _maybe_settled(self) -> None:
+        if self._settled and not self._due and self._working <= 0:
+            settled, self._settled = self._settled, []
+            for waiter in settled:
+                _settle(waiter)
+
+    async def settled(self, cap_s: float) -> None:
+        """Return once no woken listener is still acting on news, or after `cap_s`; at once
+        (without yielding) when none is. Event writers wait for it before each commit: when
+        the loop cannot keep up with the fan-out, commits get bigger instead of more frequent,
+        and each socket's next frame carries all that came meanwhile. Without it, sockets fall
+        ever further behind a stream that runs ahead of them, past the recent-events log into
+        reads from storage that put them further behind (bench_sync b above ~130 messages/s).
+        The cap keeps a stuck listener from holding writes up for long."""
+        if not self._due and self._working <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._settled.append(waiter)
+        timer = loop.call_later(cap_s, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
 
     def _tell_later(self) -> None:
         self._pacing = False
@@ -280,6 +319,11 @@ class Notifier:
 def _expire(waiter: _Waiter) -> None:
     if not waiter.done():
         waiter.set_result(False)
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _discard(index: dict[str, set[_Waiter | Watch]], key: str, waiter: _Waiter | Watch) -> None:

@@ -54,6 +54,7 @@ MAX_PREV_EVENTS = 10
 MAX_STATE_CHAIN = 100  # deltas before a state group is stored as a full snapshot
 HEAD_CACHE_SIZE = 10_000
 MAX_DEPTH = 2**53 - 1
+SETTLE_CAP_S = 1.0  # the longest a commit waits for the listeners to act on the one before
 
 
 class PushHook(Protocol):
@@ -208,6 +209,7 @@ class EventPipeline:
         queue = self._queues[room_id]
         try:
             while queue:  # nothing is awaited between the last check and the clean-up below
+                await self._notifier.settled(SETTLE_CAP_S)  # the last commit's fan-out is done
                 batch = take_batch(queue)
                 try:
                     async with self._locks.hold(room_id):

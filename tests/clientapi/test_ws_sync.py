@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode
 
 from clientapi.ws import WS_CONNECTIONS, WS_SETTINGS, Connection
 from homeserver import clock
+from homeserver.appkeys import NOTIFIER
 from homeserver.auth.tokens import Requester, TokenIssuer
 from homeserver.config import Config, Registration
 from homeserver.ids import UserID
@@ -597,6 +598,43 @@ async def test_more_sockets_than_a_wake_batch_each_get_every_event_once(hs: Home
             while len(seen) < len(sent):
                 seen += [e["event_id"] for e in timeline(await ws.sync(), room)]
             assert seen == sent
+
+
+async def test_frames_and_closes_leave_no_socket_counted_as_working(hs: HomeserverUnderTest) -> None:
+    """Each pump counts as working until its task ends, even one cancelled before it ran (a
+    socket closed just after it was woken): a count left behind would make every later
+    commit wait for SETTLE_CAP_S."""
+    alice, bob, room = await _room_with(hs)
+    notifier = hs.app[NOTIFIER]
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [await stack.enter_async_context(sync_socket(bob)) for _ in range(WAKE_BATCH + 4)]
+        for ws in sockets:
+            await ws.sync()
+        sent = await send_text(alice, room, "m")
+        for ws in sockets[:2]:
+            seen: list[str] = []
+            while sent not in seen:
+                seen += [e["event_id"] for e in timeline(await ws.sync(), room)]
+        for ws in sockets[2:]:
+            ws.kill()  # mid-fan-out: some pumps are queued, some running, some done
+        await send_text(alice, room, "n")
+    await notifier.settled(WAIT_S)  # a count left behind: the cap, and the assertion fails
+    assert notifier.busy_listeners == 0
+
+
+async def test_a_commit_waits_for_sockets_still_building_frames(hs: HomeserverUnderTest) -> None:
+    """Back-pressure: while a woken socket is still at work, the next commit waits (then takes
+    all that queued meanwhile in one transaction), so sockets are not left ever further
+    behind a stream that runs ahead of them."""
+    alice, _bob, room = await _room_with(hs)
+    notifier = hs.app[NOTIFIER]
+    notifier.working(+1)  # a socket building its frame
+    sending = asyncio.ensure_future(send_text(alice, room, "held"))
+    done, _ = await asyncio.wait({sending}, timeout=0.2)  # below the cap (SETTLE_CAP_S)
+    assert not done
+    notifier.working(-1)
+    event_id = await sending
+    assert event_id.startswith("$")
 
 
 def _marks(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[str]:

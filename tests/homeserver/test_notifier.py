@@ -440,3 +440,33 @@ async def test_many_long_polls_of_one_change_are_all_woken() -> None:
     n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
     assert await asyncio.gather(*waits) == [True] * count
     assert n._waiters == {}
+
+
+def test_settled_returns_at_once_when_no_listener_is_working() -> None:
+    """No yield at all: an idle server's commits do not wait a loop turn."""
+    settling = Notifier().settled(COMES)
+    with pytest.raises(StopIteration):
+        settling.send(None)
+
+
+async def test_settled_waits_for_working_listeners_and_watches_not_yet_told() -> None:
+    n = Notifier()
+    n.working(+1)
+    settling = asyncio.create_task(n.settled(COMES))
+    await asyncio.sleep(0)
+    assert not settling.done()
+    for i in range(notifier_module.WAKE_BATCH + 1):  # one watch waits a turn to be told
+        n.watch(f"@u{i}:test", [ROOM_A], lambda: None)
+    n.notify(Stream.ROOMS, 1, rooms=[ROOM_A])
+    n.working(-1)  # the due watch still holds it
+    await asyncio.sleep(0)
+    assert not settling.done()
+    await asyncio.wait_for(settling, COMES)  # told in the next turn
+    assert n.busy_listeners == 0
+
+
+async def test_settled_gives_up_after_its_cap() -> None:
+    n = Notifier()
+    n.working(+1)  # a listener that never finishes
+    await asyncio.wait_for(n.settled(NEVER), COMES)
+    assert n.busy_listeners == 1
