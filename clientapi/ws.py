@@ -283,6 +283,7 @@ class Connection:
 
     __slots__ = (
         "_active_at",
+        "_counted",
         "_filter",
         "_full_state",
         "_heard",
@@ -316,6 +317,7 @@ class Connection:
         self._max_bytes = max_bytes
         self._pusher_closes = False  # the pusher is closing the socket: let it finish
         self._pump: asyncio.Task[None] | None = None
+        self._counted = False  # the pump counts as working for the notifier (see _start_pump)
         self._watch: Watch | None = None
         self._active_at = _NEVER  # loop time the user was last marked active (presence)
         self._revocations = -1  # the token issuer's count of revocations at the last check
@@ -443,14 +445,22 @@ class Connection:
             return False
         return not self.ws.closed
 
-    def _start_pump(self) -> None:
-        """Called by the watch or the keep-alive sweep: pull and write what is new."""
+    def _start_pump(self, *, woken: bool = False) -> None:
+        """Pull and write what is new: at the start, for the keep-alive sweep, or `woken` by
+        the watch. A woken pump counts as working for the notifier (Notifier.settled) while
+        it builds frames, until its task ends (even if cancelled before it started); the
+        others hold no commit up (a sweep starts many at once)."""
         self._watch = None
         if self._pump is None and not self.ws.closed:
-            notifier = self._request.app[NOTIFIER]
-            notifier.working(+1)  # until the task ends, even if cancelled before it starts
             self._pump = asyncio.create_task(self._push())
-            self._pump.add_done_callback(lambda _: notifier.working(-1))
+            self._counted = woken
+            if woken:
+                notifier = self._request.app[NOTIFIER]
+                notifier.working(+1)
+                self._pump.add_done_callback(lambda _: notifier.working(-1))
+
+    def _woken(self) -> None:
+        self._start_pump(woken=True)
 
     async def _push(self) -> None:
         """Frames while there is news, each computed from the token of the frame before it;
@@ -467,11 +477,14 @@ class Connection:
                     if self._park(polled.seen, polled.rooms):
                         return
                     continue
-                notifier.working(-1)  # waiting for a slow client holds no writer up
+                counted = self._counted
+                if counted:
+                    notifier.working(-1)  # waiting for a slow client holds no writer up
                 try:
                     await self._write_frame(polled.response)
                 finally:
-                    notifier.working(+1)
+                    if counted:
+                        notifier.working(+1)
                 self._since = polled.since
         except _SocketGone:
             return
@@ -502,7 +515,7 @@ class Connection:
         """Watch for news after `seen`; False if some came in already (pull again now)."""
         app = self._request.app
         sync = app[SYNC]
-        watch = app[NOTIFIER].watch(self.who.user_id, rooms, self._start_pump)
+        watch = app[NOTIFIER].watch(self.who.user_id, rooms, self._woken)
         if sync.current_token() != seen:
             app[NOTIFIER].unwatch(watch)
             return False

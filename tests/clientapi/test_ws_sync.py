@@ -601,7 +601,7 @@ async def test_more_sockets_than_a_wake_batch_each_get_every_event_once(hs: Home
 
 
 async def test_frames_and_closes_leave_no_socket_counted_as_working(hs: HomeserverUnderTest) -> None:
-    """Each pump counts as working until its task ends, even one cancelled before it ran (a
+    """A woken pump counts as working until its task ends, even one cancelled before it ran (a
     socket closed just after it was woken): a count left behind would make every later
     commit wait for SETTLE_CAP_S."""
     alice, bob, room = await _room_with(hs)
