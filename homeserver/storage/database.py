@@ -4,8 +4,8 @@ Reads run on a pooled connection without taking any lock. Writes go through `tra
 or `run_transaction()`.
 
 On SQLite, writes run on the event loop's own thread, on one synchronous connection, serialised
-by an asyncio lock. A write transaction is small and never waits for I/O but its commit's
-(WAL, synchronous=NORMAL: no fsync), so it costs the loop less than handing it to a thread:
+by an asyncio lock. A write transaction is small, and its I/O is mostly the commit's append to
+the WAL (synchronous=NORMAL: no fsync), so it costs the loop less than handing it to a thread:
 behind a busy event loop a thread waits for the GIL (CPython hands it over every 5 ms at best)
 each time it wants it back, several times a statement. Measured on the WebSocket benchmark,
 a commit sent to a writer thread waited 14 ms (median) for the GIL before it began. The one
