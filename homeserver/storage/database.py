@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 200  # SQLite commits between two WAL checkpoints
 BUSY_RETRY_S = (0.001, 0.005, 0.02, 0.05)  # sleeps while another process writes, then the last
@@ -138,6 +140,7 @@ class Database:
         self._commits = 0
         loop = asyncio.get_running_loop()
         self.checkpoint = loop.run_in_executor(self._checkpointer, _checkpoint, self._writer)
+        self.checkpoint.add_done_callback(_log_failure)
 
     # Reads run to their end even when their caller is cancelled (a WebSocket's frame task
     # when the socket closes, a request whose client went away): SQLAlchemy terminates a
@@ -242,6 +245,12 @@ async def _begin_immediate(sync: Connection) -> None:
 
 def _is_busy(error: OperationalError) -> bool:
     return getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+
+
+def _log_failure(done: asyncio.Future[None]) -> None:
+    """A failed checkpoint is logged (the next one retries it), not left unretrieved."""
+    if not done.cancelled() and (error := done.exception()) is not None:
+        log.error("WAL checkpoint failed: %s", error)
 
 
 def _checkpoint(writer: Engine) -> None:

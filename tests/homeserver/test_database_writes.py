@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import TextClause, text
@@ -137,3 +138,28 @@ async def test_commits_leave_the_wal_to_a_background_checkpoint(
     assert db.checkpoint is not None  # the last commit started one
     await db.checkpoint
     assert rows_in_main_file(path, tmp_path) == CHECKPOINT_EVERY - 1
+
+
+async def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(
+    sqlite_db: tuple[Database, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    db, _path = sqlite_db
+    monkeypatch.setattr(database_module, "CHECKPOINT_EVERY", 2)
+    real = database_module._checkpoint
+
+    def failing(writer: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(database_module, "_checkpoint", failing)
+    for n in range(2):
+        await db.execute(insert(n))
+    first = db.checkpoint
+    assert first is not None
+    with pytest.raises(sqlite3.OperationalError):
+        await first
+    assert "WAL checkpoint failed: disk I/O error" in caplog.text
+    monkeypatch.setattr(database_module, "_checkpoint", real)
+    for n in range(2, 4):
+        await db.execute(insert(n))
+    assert db.checkpoint is not None and db.checkpoint is not first
+    await db.checkpoint
