@@ -283,7 +283,6 @@ class Connection:
 
     __slots__ = (
         "_active_at",
-        "_counted",
         "_filter",
         "_full_state",
         "_heard",
@@ -317,7 +316,6 @@ class Connection:
         self._max_bytes = max_bytes
         self._pusher_closes = False  # the pusher is closing the socket: let it finish
         self._pump: asyncio.Task[None] | None = None
-        self._counted = False  # the pump counts as working for the notifier (see _start_pump)
         self._watch: Watch | None = None
         self._active_at = _NEVER  # loop time the user was last marked active (presence)
         self._revocations = -1  # the token issuer's count of revocations at the last check
@@ -452,8 +450,7 @@ class Connection:
         others hold no commit up (a sweep starts many at once)."""
         self._watch = None
         if self._pump is None and not self.ws.closed:
-            self._pump = asyncio.create_task(self._push())
-            self._counted = woken
+            self._pump = asyncio.create_task(self._push(woken))
             if woken:
                 notifier = self._request.app[NOTIFIER]
                 notifier.working(+1)
@@ -462,9 +459,11 @@ class Connection:
     def _woken(self) -> None:
         self._start_pump(woken=True)
 
-    async def _push(self) -> None:
+    async def _push(self, counted: bool) -> None:
         """Frames while there is news, each computed from the token of the frame before it;
-        then a watch for the next news, and the task ends."""
+        then a watch for the next news, and the task ends. `counted`: the pump counts as
+        working for the notifier (see _start_pump), except while it waits for a frame to be
+        read."""
         app = self._request.app
         sync, notifier = app[SYNC], app[NOTIFIER]
         try:
@@ -477,7 +476,6 @@ class Connection:
                     if self._park(polled.seen, polled.rooms):
                         return
                     continue
-                counted = self._counted
                 if counted:
                     notifier.working(-1)  # waiting for a slow client holds no writer up
                 try:

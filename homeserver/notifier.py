@@ -236,8 +236,12 @@ class Notifier:
         self._working += delta
         self._maybe_settled()
 
+    def _quiet(self) -> bool:
+        """No woken watch waits to be told and no listener is acting on news."""
+        return not self._due and self._working <= 0
+
     def _maybe_settled(self) -> None:
-        if self._settled and not self._due and self._working <= 0:
+        if self._settled and self._quiet():
             settled, self._settled = self._settled, []
             for waiter in settled:
                 _settle(waiter)
@@ -250,7 +254,7 @@ class Notifier:
         ever further behind a stream that runs ahead of them, past the recent-events log into
         reads from storage that put them further behind (bench_sync b above ~130 messages/s).
         The cap keeps a stuck listener from holding writes up for long."""
-        if not self._due and self._working <= 0:
+        if self._quiet():
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 200  # SQLite commits between two WAL checkpoints
 BUSY_RETRY_S = (0.001, 0.005, 0.02, 0.05)  # sleeps while another process writes, then the last
-BUSY_TIMEOUT_S = 30.0  # as the readers' busy timeout: then the write fails
+BUSY_TIMEOUT_S = 30.0  # how long any connection waits for another process's write lock
 
 
 class WriteConnection(Protocol):
@@ -190,7 +190,7 @@ class Database:
 
 def create_database(url: str, *, schema: str = "") -> Database:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         writer = create_engine(
             make_url(url).set(drivername="sqlite"), isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=1
@@ -209,7 +209,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
         "PRAGMA journal_mode=WAL",
         "PRAGMA synchronous=NORMAL",
         "PRAGMA foreign_keys=ON",
-        "PRAGMA busy_timeout=30000",
+        f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
     ):
         cursor.execute(pragma)
     cursor.close()
