@@ -79,7 +79,7 @@ class Visibility:
                     wanted.setdefault(meta.state_group, [HISTORY_KEY])
                     if member_key not in wanted[meta.state_group]:
                         wanted[meta.state_group].append(member_key)
-        state_by_group = {g: await self._events.state_ids_at_group(g, keys) for g, keys in wanted.items()}
+        state_by_group = await self._events.state_keys_at_groups(wanted)
         needed = {eid for state in state_by_group.values() for eid in state.values()}
         state_events = await self._events.get_events(needed)
         out: list[list[Event]] = []

@@ -8,12 +8,12 @@ redaction, which evicts them."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from homeserver.events.model import Event, StateKey
@@ -56,6 +56,23 @@ GROUP_CACHE_SIZE = 20_000  # (state group, a few keys) -> their events
 FULL_STATE_CACHE_ENTRIES = 200_000  # state entries held by whole-state lookups, all groups together
 SMALL_STATE_LOOKUP = 8
 BATCH = 500  # IDs per IN (...) clause
+
+
+def _chains_statement() -> Select[tuple[int, int | None]]:
+    """Groups `:ids` and all their ancestors, (id, prev_group) each: a recursive query built
+    once (building one per call is most of its cost, and leaves reference cycles behind)."""
+    parent = state_groups.alias("parent")
+    chain = (
+        select(state_groups.c.id, state_groups.c.prev_group)
+        .where(state_groups.c.id.in_(bindparam("ids", expanding=True)))
+        .cte("chain", recursive=True)
+    )
+    up = select(parent.c.id, parent.c.prev_group).join(chain, parent.c.id == chain.c.prev_group)
+    chain = chain.union(up)
+    return select(chain.c.id, chain.c.prev_group)
+
+
+_CHAINS = _chains_statement()
 
 
 @dataclass(frozen=True)
@@ -315,26 +332,45 @@ class EventStore:
         self, group_id: int, keys: Collection[StateKey] | None = None
     ) -> dict[StateKey, EventID]:
         """The state of a group (only `keys`, if given): its chain of deltas applied oldest
-        first. A group never changes once written, so small lookups (visibility asks for two
-        keys per group of a page) are answered from a bounded cache."""
+        first."""
         if keys is None:
-            return dict(await self._full_state(group_id))
-        if len(keys) > SMALL_STATE_LOOKUP:
-            return await self._state_ids_at_group(group_id, keys)
-        cache_key = (group_id, tuple(sorted(keys)))
-        hit = self._group_cache.get(cache_key)
-        if hit is not None:
-            self._group_cache.move_to_end(cache_key)
-            return dict(hit)
-        state = await self._state_ids_at_group(group_id, keys)
-        self._group_cache[cache_key] = state
-        if len(self._group_cache) > GROUP_CACHE_SIZE:
-            self._group_cache.popitem(last=False)
-        return dict(state)
+            return (await self.state_ids_at_groups([group_id]))[group_id]
+        return (await self.state_keys_at_groups({group_id: keys}))[group_id]
+
+    async def state_keys_at_groups(
+        self, wanted: Mapping[int, Collection[StateKey]]
+    ) -> dict[int, dict[StateKey, EventID]]:
+        """Some keys of the state of each group (visibility asks for two per group of a page):
+        small lookups from a bounded cache (a group never changes once written), the others
+        with one query for the chains and one for the entries (per BATCH)."""
+        out: dict[int, dict[StateKey, EventID]] = {}
+        missing: dict[int, tuple[StateKey, ...]] = {}
+        for group_id, keys in wanted.items():
+            cache_key = (group_id, tuple(sorted(set(keys))))
+            hit = self._group_cache.get(cache_key)
+            if hit is None:
+                missing[group_id] = cache_key[1]
+            else:
+                self._group_cache.move_to_end(cache_key)
+                out[group_id] = dict(hit)
+        if not missing:
+            return out
+        every_key = {k for keys in missing.values() for k in keys}
+        folded = await self._fold_chains(list(missing), every_key)
+        for group_id, keys in missing.items():
+            state = folded[group_id]
+            found = {k: v for k in keys if (v := state.get(k)) is not None}
+            if len(keys) <= SMALL_STATE_LOOKUP:
+                self._group_cache[(group_id, keys)] = found
+                if len(self._group_cache) > GROUP_CACHE_SIZE:
+                    self._group_cache.popitem(last=False)
+            out[group_id] = dict(found)
+        return out
 
     async def state_ids_at_groups(self, group_ids: Collection[int]) -> dict[int, dict[StateKey, EventID]]:
         """The whole state of each group (an initial sync asks for one per room): the cached
-        ones, and one query for the chains and one for the entries of all the others."""
+        ones (a cache bounded by the entries it holds), and one query for the chains and one
+        for the entries of all the others."""
         out: dict[int, dict[StateKey, EventID]] = {}
         missing: list[int] = []
         for group_id in group_ids:
@@ -346,37 +382,10 @@ class EventStore:
                 out[group_id] = dict(hit)
         if not missing:
             return out
-        chains = await self._group_chains(missing)
-        entries: dict[int, list[tuple[StateKey, EventID | None]]] = {}
-        wanted = sorted({g for chain in chains.values() for g in chain})
-        c = state_group_entries.c
-        for i in range(0, len(wanted), BATCH):
-            rows = await self._db.fetch_all(
-                select(c.group_id, c.type, c.state_key, c.event_id).where(
-                    c.group_id.in_(wanted[i : i + BATCH])
-                )
-            )
-            for r in rows:
-                entries.setdefault(r.group_id, []).append(((r.type, r.state_key), r.event_id))
-        for group_id in missing:
-            state: dict[StateKey, EventID | None] = {}
-            for link in reversed(chains[group_id]):  # oldest first: newer deltas win
-                state.update(entries.get(link, ()))
-            full = {k: EventID(v) for k, v in state.items() if v is not None}
+        for group_id, full in (await self._fold_chains(missing, None)).items():
             self._cache_full(group_id, full)
             out[group_id] = dict(full)
         return out
-
-    async def _full_state(self, group_id: int) -> dict[StateKey, EventID]:
-        """A group's whole state, from a cache bounded by the number of entries it holds
-        (initial syncs ask for the whole state of every room)."""
-        hit = self._full_cache.get(group_id)
-        if hit is not None:
-            self._full_cache.move_to_end(group_id)
-            return hit
-        state = await self._state_ids_at_group(group_id, None)
-        self._cache_full(group_id, state)
-        return state
 
     def _cache_full(self, group_id: int, state: dict[StateKey, EventID]) -> None:
         if len(state) <= FULL_STATE_CACHE_ENTRIES // 10:
@@ -386,48 +395,40 @@ class EventStore:
                 _, evicted = self._full_cache.popitem(last=False)
                 self._full_cache_entries -= len(evicted)
 
-    async def _state_ids_at_group(
-        self, group_id: int, keys: Collection[StateKey] | None
-    ) -> dict[StateKey, EventID]:
-        chain = await self._group_chain(group_id)
-        stmt = select(
-            state_group_entries.c.group_id,
-            state_group_entries.c.type,
-            state_group_entries.c.state_key,
-            state_group_entries.c.event_id,
-        ).where(state_group_entries.c.group_id.in_(chain))
-        if keys is not None:
-            if not keys:
-                return {}
-            stmt = stmt.where(
-                tuple_(state_group_entries.c.type, state_group_entries.c.state_key).in_(list(keys))
+    async def _fold_chains(
+        self, group_ids: Sequence[int], keys: Collection[StateKey] | None
+    ) -> dict[int, dict[StateKey, EventID]]:
+        """The state of each group (only `keys`, if given), each chain's deltas applied
+        oldest first: one query for the chains, one for the entries of all their links."""
+        chains = await self._group_chains(group_ids)
+        links = sorted({g for chain in chains.values() for g in chain})
+        c = state_group_entries.c
+        pairs = sorted(keys) if keys is not None and len(keys) <= BATCH else None
+        entries: dict[int, list[tuple[StateKey, str | None]]] = {}
+        for i in range(0, len(links), BATCH):
+            stmt = select(c.group_id, c.type, c.state_key, c.event_id).where(
+                c.group_id.in_(links[i : i + BATCH])
             )
-        rows = await self._db.fetch_all(stmt)
-        order = {gid: i for i, gid in enumerate(chain)}  # newest first
-        state: dict[StateKey, EventID | None] = {}
-        for r in sorted(rows, key=lambda r: order[r.group_id], reverse=True):
-            state[(r.type, r.state_key)] = r.event_id
-        return {k: EventID(v) for k, v in state.items() if v is not None}
-
-    async def _group_chain(self, group_id: int) -> list[int]:
-        """The group and its ancestors, newest first, in one recursive query."""
-        return (await self._group_chains([group_id]))[group_id]
+            if pairs is not None:
+                stmt = stmt.where(tuple_(c.type, c.state_key).in_(pairs))
+            for r in await self._db.fetch_all(stmt):
+                entries.setdefault(r.group_id, []).append(((r.type, r.state_key), r.event_id))
+        out: dict[int, dict[StateKey, EventID]] = {}
+        for group_id in group_ids:
+            state: dict[StateKey, str | None] = {}
+            for link in reversed(chains[group_id]):  # oldest first: newer deltas win
+                state.update(entries.get(link, ()))
+            out[group_id] = {
+                k: EventID(v) for k, v in state.items() if v is not None and (keys is None or k in keys)
+            }
+        return out
 
     async def _group_chains(self, group_ids: Sequence[int]) -> dict[int, list[int]]:
         """Each group and its ancestors, newest first, in one recursive query (per BATCH)."""
         by_id: dict[int, int | None] = {}
-        parent = state_groups.alias("parent")
         for i in range(0, len(group_ids), BATCH):
-            base = select(state_groups.c.id, state_groups.c.prev_group).where(
-                state_groups.c.id.in_(group_ids[i : i + BATCH])
-            )
-            cte = base.cte("chain", recursive=True)
-            cte = cte.union(
-                select(parent.c.id, parent.c.prev_group).join(cte, parent.c.id == cte.c.prev_group)
-            )
-            by_id.update(
-                (r.id, r.prev_group) for r in await self._db.fetch_all(select(cte.c.id, cte.c.prev_group))
-            )
+            rows = await self._db.fetch_all(_CHAINS, {"ids": list(group_ids[i : i + BATCH])})
+            by_id.update((r.id, r.prev_group) for r in rows)
         out: dict[int, list[int]] = {}
         for group_id in group_ids:
             chain = out[group_id] = []

@@ -208,3 +208,29 @@ async def test_limited_sync_of_a_member_reads_no_visibility_state(
     assert [e["event_id"] for e in timeline["events"]] == sent[-3:]
     assert not [s for s in seen if "FROM room_memberships" in s]  # the viewer's membership
     assert not [s for s in seen if "events.redacted_by" in s]  # the events' state groups
+
+
+async def test_visibility_of_history_from_many_state_groups_is_read_in_one_pass(
+    hs: HomeserverUnderTest,
+) -> None:
+    """An initial sync showing history from before the user joined checks what they may see
+    at each event's state: one query for the state groups' chains, not one per group, and
+    the answer still follows each group's history visibility."""
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    room = (await alice.post("/createRoom", {"preset": "public_chat"}))["room_id"]
+    shared, hidden = [], []
+    for n in range(6):  # each state event starts a state group; the message after it is in it
+        await alice.put(f"/rooms/{room}/state/org.example.k/{n}", {"n": n})
+        sent = await alice.put(f"/rooms/{room}/send/m.room.message/s{n}", {"msgtype": "m.text", "body": "s"})
+        shared.append(sent["event_id"])
+    await alice.put(f"/rooms/{room}/state/m.room.history_visibility", {"history_visibility": "joined"})
+    for n in range(6):
+        await alice.put(f"/rooms/{room}/state/org.example.j/{n}", {"n": n})
+        sent = await alice.put(f"/rooms/{room}/send/m.room.message/j{n}", {"msgtype": "m.text", "body": "j"})
+        hidden.append(sent["event_id"])
+    await bob.post(f"/join/{room}")
+    with statements(hs) as seen:
+        body = await bob.get("/sync", params={"filter": '{"room":{"timeline":{"limit":50}}}'})
+    timeline = {e["event_id"] for e in body["rooms"]["join"][room]["timeline"]["events"]}
+    assert set(shared) <= timeline and not set(hidden) & timeline
+    assert len([s for s in seen if "RECURSIVE" in s.upper()]) == 1
