@@ -346,6 +346,9 @@ class EventStore:
         out: dict[int, dict[StateKey, EventID]] = {}
         missing: dict[int, tuple[StateKey, ...]] = {}
         for group_id, keys in wanted.items():
+            if not keys:
+                out[group_id] = {}
+                continue
             cache_key = (group_id, tuple(sorted(set(keys))))
             hit = self._group_cache.get(cache_key)
             if hit is None:
