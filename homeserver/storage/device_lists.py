@@ -22,6 +22,11 @@ from homeserver.storage.tables import device_list_changes, events, room_membersh
 
 BATCH = 500
 GONE = ("leave", "ban")
+# Aliases built once: building them per query makes columns in reference cycles, garbage
+# left for the collector's full passes.
+_MINE, _MEMBER = room_memberships.alias("mine"), room_memberships.alias("member")
+_EVENT, _PREVIOUS = events.alias("event"), events.alias("previous")
+_MINE_GONE, _OTHER = room_memberships.alias("mine_gone"), room_memberships.alias("other")
 
 
 @dataclass(frozen=True)
@@ -59,10 +64,7 @@ class DeviceListStore:
         """Members (`user_id` among them) who joined one of `user_id`'s joined rooms in the
         room-stream range (since, until] and are still joined. A membership event replacing a
         join from before the range (a profile change) is no new join."""
-        mine = room_memberships.alias("mine")
-        member = room_memberships.alias("member")
-        event = events.alias("event")
-        previous = events.alias("previous")
+        mine, member, event, previous = _MINE, _MEMBER, _EVENT, _PREVIOUS
         previous_membership = json_text(self._db.dialect, previous.c.json, ("content", "membership"))
         was_joined = and_(
             previous.c.stream_ordering.is_not(None),
@@ -96,16 +98,12 @@ class DeviceListStore:
         """Users who left (or were banned from) one of `user_id`'s joined rooms in the range,
         and members of rooms `user_id` left in the range, who now share no joined room with
         `user_id`. Never `user_id`."""
-        mine = room_memberships.alias("mine")
-        member = room_memberships.alias("member")
-        event = events.alias("event")
+        mine, member, event, mine_gone, other = _MINE, _MEMBER, _EVENT, _MINE_GONE, _OTHER
         they_left = (
             _member_changes(mine, event, member, since, until)
             .with_only_columns(member.c.user_id)
             .where(mine.c.user_id == user_id, mine.c.membership == JOIN, member.c.membership.in_(GONE))
         )
-        mine_gone = room_memberships.alias("mine_gone")
-        other = room_memberships.alias("other")
         i_left = (
             select(other.c.user_id)
             .select_from(mine_gone.join(other, other.c.room_id == mine_gone.c.room_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,13 +19,19 @@ def upsert(
     update: Sequence[str],
 ) -> Insert:
     """INSERT ... ON CONFLICT (key) DO UPDATE SET update-columns (or DO NOTHING if none)."""
+    return _upsert_template(dialect, table, tuple(key), tuple(update)).values(**values)
+
+
+@functools.cache
+def _upsert_template(dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...]) -> Insert:
+    """The statement without its values, built once: its `excluded` alias, built per
+    statement, would leave columns in reference cycles for the collector."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)
+    stmt = insert(table)
     if not update:
         return stmt.on_conflict_do_nothing(index_elements=list(key))
-    return stmt.on_conflict_do_update(
-        index_elements=list(key), set_={col: stmt.excluded[col] for col in update}
-    )
+    changes = {col: stmt.excluded[col] for col in update}
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=changes)
 
 
 def json_text(dialect: str, document: ColumnElement[Any], path: Sequence[str]) -> ColumnElement[Any]:

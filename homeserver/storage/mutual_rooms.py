@@ -46,9 +46,11 @@ class MutualRoomStore:
         return int(await self._db.fetch_value(select(func.count()).select_from(shared)))
 
 
+_MINE, _THEIRS = room_memberships.alias("mine"), room_memberships.alias("theirs")
+
+
 def _shared(user_id: str, other: str, *columns: ColumnElement[Any]) -> Select[Any]:
-    mine = room_memberships.alias("mine")
-    theirs = room_memberships.alias("theirs")
+    mine, theirs = _MINE, _THEIRS  # built once: per call they would leave cyclic garbage
     return (
         select(mine.c.room_id, *columns)
         .join(theirs, theirs.c.room_id == mine.c.room_id)

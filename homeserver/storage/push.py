@@ -17,15 +17,18 @@ deleted after the retention period (`delete_read_before`)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import (
+    BindParameter,
     Connection,
     Select,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -38,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.dml import Insert
 
 from homeserver.events.model import Event
 from homeserver.ids import EventID, RoomID, UserID
@@ -180,12 +184,23 @@ def _advance(
 ) -> Any:
     """Move a read position forward to `stream` (never back); `edge`: "joined_at" or
     "left_at" when it is the user's join or leave, remembered for GET /notifications."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(push_read_positions).values(
-        user_id=user_id, room_id=room_id, thread_id=thread_id, stream_ordering=stream
-    )
+    values: dict[str, Any] = {
+        "user_id": user_id,
+        "room_id": room_id,
+        "thread_id": thread_id,
+        "stream_ordering": stream,
+    }
     if edge is not None:
-        stmt = stmt.values({edge: stream})
+        values[edge] = stream
+    return _advance_template(dialect, edge).values(values)
+
+
+@functools.cache
+def _advance_template(dialect: str, edge: str | None) -> Insert:
+    """_advance's statement without its values, built once: its `excluded` alias, built per
+    statement, would leave columns in reference cycles for the collector."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(push_read_positions)
     current = push_read_positions.c.stream_ordering
     changes: dict[str, Any] = {"stream_ordering": _greatest(dialect, current, stmt.excluded.stream_ordering)}
     if edge is not None:
@@ -226,7 +241,7 @@ def _positions(user_id: Any, room_id: Any, thread_id: Any) -> Any:
     return r, and_(r.c.user_id == user_id, r.c.room_id == room_id, r.c.thread_id == thread_id)
 
 
-def unread_statement(user_id: UserID) -> Any:
+def unread_statement(user_id: UserID | BindParameter[str]) -> Any:
     """The user's unread notifications per joined room and thread: the event rows after their
     read positions (not sent by them, without a row of their own), then their own rows after
     them; per joined room, how far the rows it could see go. UnreadRow's columns; a (room,
@@ -282,7 +297,7 @@ def _counted(highlight: Any, stream: Any) -> tuple[Any, ...]:
     )
 
 
-def _seen(user_id: UserID) -> tuple[Select[Any], Select[Any]]:
+def _seen(user_id: UserID | BindParameter[str]) -> tuple[Select[Any], Select[Any]]:
     """Per joined room, the highest rows the user could be notified by: the room's last event
     row, and their own last notifying row there (the one statement's snapshot saw both)."""
     m = room_memberships.c
@@ -305,6 +320,10 @@ def _seen(user_id: UserID) -> tuple[Select[Any], Select[Any]]:
     )
 
 
+# Built once (its aliases, built per call, would leave cyclic garbage): run with `user_id`.
+_UNREAD = unread_statement(bindparam("user_id"))
+
+
 class PushActionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -313,7 +332,7 @@ class PushActionStore:
         """The user's unread notifications per joined room and thread, and per joined room
         how far the rows the read saw go (so that an event committed while it ran is counted
         exactly once: by the read or afterwards). One statement, so one snapshot."""
-        rows = await self._db.fetch_all(unread_statement(user_id))
+        rows = await self._db.fetch_all(_UNREAD, {"user_id": user_id})
         totals: dict[tuple[RoomID, str], list[int]] = {}
         for r in rows:
             if not r.top:

@@ -25,6 +25,10 @@ from homeserver.storage.tables import event_relations, event_threads, events
 BATCH = 500  # IDs per IN (...) clause
 RELS = event_relations.c
 THREADS = event_threads.c
+# Aliases built once: building them per query makes columns in reference cycles, garbage
+# left for the collector's full passes (one /messages page built two).
+_TOP, _BELOW = event_relations.alias("top"), event_relations.alias("below")
+_CHILD, _PARENT, _ROOT = events.alias("child"), events.alias("parent"), events.alias("root")
 
 
 # Writing (inside the event's transaction)
@@ -184,7 +188,7 @@ class RelationStore:
             return conditions
 
         if levels > 1:
-            top, below = event_relations.alias("top"), event_relations.alias("below")
+            top, below = _TOP, _BELOW
             tree = (
                 select(top.c.event_id, literal(1).label("level"))
                 .where(top.c.relates_to_id == parent_id, *matching(top))
@@ -274,7 +278,7 @@ class RelationStore:
     async def edits_and_references(self, parent_ids: Collection[EventID]) -> list[ChildRelation]:
         """m.replace children sent by the parent's sender with the parent's type in its room,
         and m.reference children in the parent's room, in topological order."""
-        child, parent = events.alias("child"), events.alias("parent")
+        child, parent = _CHILD, _PARENT
         out: list[ChildRelation] = []
         for chunk in _batches(parent_ids):
             rows = await self._db.fetch_all(
@@ -346,7 +350,7 @@ class RelationStore:
     ) -> list[ThreadSummary]:
         """The room's threads, latest activity first, whose latest reply is before `before`;
         with `participant`, only threads whose root they sent or in which they replied."""
-        root = events.alias("root")
+        root = _ROOT
         stmt = (
             select(event_threads)
             .join(root, and_(root.c.event_id == THREADS.thread_id, root.c.room_id == THREADS.room_id))
