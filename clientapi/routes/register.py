@@ -46,8 +46,12 @@ async def register(request: web.Request) -> web.Response:
         raise GuestAccessForbidden("Guest access is disabled")
     _check_registration_enabled(request)
     body = await read_json(request)
-    request.app[RATE_LIMITER].check("register", request.remote or "")
+    # Counted once an account is made, not per step of the handshake (a client's sign-up is
+    # two 401 challenges, then the registration), as Synapse does; refused once spent.
+    limiter, address = request.app[RATE_LIMITER], request.remote or ""
+    limiter.check("register", address, take=False)
     if kind == "guest":
+        limiter.check("register", address)
         guest = await request.app[ACCOUNTS].register_guest(field(body, "initial_device_display_name", str))
         return json_response(login_body(guest, config.server_name))
     username = field(body, "username", str)
@@ -62,6 +66,7 @@ async def register(request: web.Request) -> web.Response:
     flows = [[REGISTRATION_TOKEN]] if config.registration.require_token else [[DUMMY]]
     uia = request.app[UIA]
     done = await uia.authenticate(method=request.method, uri=request.path, body=body, flows=flows)
+    limiter.check("register", address)
     result = await accounts.register(
         username,
         password,

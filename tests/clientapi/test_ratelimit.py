@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from homeserver.config import RateLimit, RateLimits
+from homeserver.config import RateLimit, RateLimits, Registration
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.util import assert_cors, assert_error, device_ids, password_hash, user_count
 from tests.helpers import HomeserverUnderTest, MatrixClient
@@ -69,10 +69,38 @@ async def test_successful_logins_do_not_count_as_failures(make_hs: MakeServer) -
 
 async def test_register_rate_limit(make_hs: MakeServer) -> None:
     hs = await make_hs(rate_limits=limits(register=RateLimit(per_second=0.001, burst=2)))
-    await hs.register("alice")  # the challenge and the registration
+    await hs.register("alice")
+    await hs.register("bob")
     anon = hs.client()
-    body = {"username": "bob", "password": "correct horse battery", "auth": {"type": "m.login.dummy"}}
+    body = {"username": "carol", "password": "correct horse battery", "auth": {"type": "m.login.dummy"}}
     assert_limited(anon, await anon.post("/register", body, expect=429))
+    assert await user_count(hs) == 2
+
+
+async def test_register_rate_limit_counts_accounts_not_handshake_steps(make_hs: MakeServer) -> None:
+    """A client's sign-up is a challenge or two (401) before the registration: those take
+    nothing from the limit (Element registering two users in a row got 429 otherwise)."""
+    hs = await make_hs(rate_limits=limits(register=RateLimit(per_second=0.001, burst=1)))
+    anon = hs.client()
+    body = {"username": "alice", "password": "correct horse battery"}
+    for _ in range(3):
+        challenge = await anon.post("/register", body, expect=401)
+        assert challenge["flows"] == [{"stages": ["m.login.dummy"]}]
+    body["auth"] = {"type": "m.login.dummy", "session": challenge["session"]}
+    await anon.post("/register", body)
+    refused = {"username": "bob", "password": "correct horse battery"}
+    assert_limited(anon, await anon.post("/register", refused, expect=429))
+    assert await user_count(hs) == 1
+
+
+async def test_guest_registrations_are_rate_limited(make_hs: MakeServer) -> None:
+    hs = await make_hs(
+        rate_limits=limits(register=TIGHT),
+        registration=Registration(allow_guests=True),
+    )
+    anon = hs.client()
+    await anon.post("/register", {}, params={"kind": "guest"})
+    assert_limited(anon, await anon.post("/register", {}, params={"kind": "guest"}, expect=429))
     assert await user_count(hs) == 1
 
 
