@@ -227,8 +227,10 @@ def timeline_filter(limit: int) -> str:
 class Listener:
     """One client following the room; records each measured message once."""
 
-    def __init__(self, group: ListenerGroup, token: str) -> None:
+    def __init__(self, group: ListenerGroup, token: str, room_index: int) -> None:
         self.group = group
+        self.room_index = room_index  # messages with bench_seq % len(rooms) == room_index
+        self.room = group.rooms[room_index]
         self.headers = {"Authorization": f"Bearer {token}"}
         self.ready = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -250,7 +252,7 @@ class Listener:
         if not trial:
             return
         self.responses += 1
-        room = data.get("rooms", {}).get("join", {}).get(self.group.room)
+        room = data.get("rooms", {}).get("join", {}).get(self.room)
         if room is None:
             return
         timeline = room.get("timeline") or {}
@@ -340,8 +342,9 @@ class Listener:
 @dataclass
 class GroupConfig:
     base: str
-    room: str
+    rooms: list[str]  # all the rooms of the load, message `seq` going to rooms[seq % len]
     tokens: list[str]
+    room_of: list[int]  # the index of the room each token's listener follows
     mode: str  # "longpoll" | "ws"
     limit: int
 
@@ -351,13 +354,13 @@ class ListenerGroup:
 
     def __init__(self, cfg: GroupConfig) -> None:
         self.base = cfg.base
-        self.room = cfg.room
+        self.rooms = cfg.rooms
         self.mode = cfg.mode
         self.filter = timeline_filter(cfg.limit)
         self.trial = 0
         self.stopping = False
         self.http = new_session()
-        self.listeners = [Listener(self, t) for t in cfg.tokens]
+        self.listeners = [Listener(self, t, r) for t, r in zip(cfg.tokens, cfg.room_of, strict=True)]
 
     async def start(self) -> int:
         for li in self.listeners:
@@ -382,24 +385,26 @@ class ListenerGroup:
         self.trial = trial
 
     async def drain(self, trial: int, expected_list: list[int], grace: float) -> dict[str, Any]:
-        expected = set(expected_list)
+        by_room: list[set[int]] = [set() for _ in self.rooms]
+        for seq in expected_list:
+            by_room[seq % len(self.rooms)].add(seq)
         started = time.monotonic()
         while time.monotonic() - started < grace:
-            if all(li.done(expected) for li in self.listeners):
+            if all(li.done(by_room[li.room_index]) for li in self.listeners):
                 break
             await asyncio.sleep(0.05)
         self.trial = 0
-        delivered = sum(len(li.seen & expected) for li in self.listeners)
+        delivered = sum(len(li.seen & by_room[li.room_index]) for li in self.listeners)
         lat = array("d")
         for li in self.listeners:
             lat.extend(li.lat_us)
         return {
             "delivered": delivered,
-            "expected": len(expected) * len(self.listeners),
+            "expected": sum(len(by_room[li.room_index]) for li in self.listeners),
             "dups": sum(li.dups for li in self.listeners),
             "limited": sum(li.limited for li in self.listeners),
             "responses": sum(li.responses for li in self.listeners),
-            "complete": sum(1 for li in self.listeners if li.done(expected)),
+            "complete": sum(1 for li in self.listeners if li.done(by_room[li.room_index])),
             "last": max((li.last for li in self.listeners), default=0.0),
             "lat_us": lat,
             "reconnects": sum(li.reconnects for li in self.listeners),
@@ -477,9 +482,9 @@ class RemoteGroup:
 
 
 class Senders:
-    def __init__(self, http: aiohttp.ClientSession, base: str, room: str, tokens: list[str]) -> None:
+    def __init__(self, http: aiohttp.ClientSession, base: str, rooms: list[str], tokens: list[str]) -> None:
         self.http = http
-        self.url = f"{base}{C}/rooms/{quote(room)}/send/m.room.message/"
+        self.urls = [f"{base}{C}/rooms/{quote(room)}/send/m.room.message/" for room in rooms]
         self.headers = [{"Authorization": f"Bearer {t}", "Content-Type": "application/json"} for t in tokens]
         self.seq = itertools.count(1)
         self.trial = 0
@@ -512,7 +517,8 @@ class Senders:
             }
         )
         try:
-            async with self.http.put(f"{self.url}t{seq}", data=body, headers=self.headers[i]) as r:
+            url = self.urls[seq % len(self.urls)]
+            async with self.http.put(f"{url}t{seq}", data=body, headers=self.headers[i]) as r:
                 await r.read()
                 ok = r.status == 200
         except aiohttp.ClientError:
@@ -664,6 +670,7 @@ async def trial(
         "listeners": args.listeners,
         "senders": args.senders,
         "rate": rate,
+        "rooms": args.load_rooms,
         "trial": number,
         "sends": len(senders.acked),
         "sends_per_s": len(senders.acked) / (t1 - t0),
@@ -695,7 +702,8 @@ async def trial(
 def show(r: dict[str, Any]) -> None:
     rate = f"{r['rate']:g}/s" if r["rate"] else "max"
     print(
-        f"[{r['server']}] {r['mode']} L={r['listeners']} S={r['senders']} rate={rate} trial {r['trial']}: "
+        f"[{r['server']}] {r['mode']} L={r['listeners']} S={r['senders']} rate={rate} rooms={r['rooms']} "
+        f"trial {r['trial']}: "
         f"sends {r['sends']:,} ({r['sends_per_s']:,.0f}/s, ack p50 {r['ack_p50_ms']:.1f} "
         f"p99 {r['ack_p99_ms']:.1f} ms, {r['send_errors']} errors, {r['skipped']} skipped) | "
         f"deliveries {r['delivered']:,}/{r['expected']:,} ({r['deliveries_per_s']:,.0f}/s) "
@@ -722,11 +730,15 @@ async def load_scenario(server: Server, args: argparse.Namespace) -> list[dict[s
         tokens = await bounded(
             8, [register(http, server.base, f"u{i}") for i in range(args.senders + args.listeners)]
         )
-        room = await make_room(http, server.base, tokens)
-        listen = tokens[args.senders :]
+        send, listen = tokens[: args.senders], tokens[args.senders :]
+        count = args.load_rooms
+        rooms = [await make_room(http, server.base, send + listen[r::count]) for r in range(count)]
+        room_of = [j % count for j in range(len(listen))]
         groups: list[ListenerGroup | RemoteGroup] = []
         for p in range(args.procs):
-            cfg = GroupConfig(server.base, room, listen[p :: args.procs], args.mode, args.limit)
+            cfg = GroupConfig(
+                server.base, rooms, listen[p :: args.procs], room_of[p :: args.procs], args.mode, args.limit
+            )
             groups.append(ListenerGroup(cfg) if args.procs == 1 else RemoteGroup(cfg))
         try:
             try:
@@ -734,7 +746,7 @@ async def load_scenario(server: Server, args: argparse.Namespace) -> list[dict[s
             except Unsupported as e:
                 print(f"[{server.name}] skipped: {e}", flush=True)
                 return results
-            senders = Senders(http, server.base, room, tokens[: args.senders])
+            senders = Senders(http, server.base, rooms, send)
             profiler = Profiler(
                 os.environ.get("BENCH_PROFILE") if server.name != "ceiling" else None, server.pid
             )
@@ -986,6 +998,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--search-max", type=float, default=20000)
     p.add_argument("--search-steps", type=int, default=3)
     p.add_argument("--rooms", type=int, default=20)
+    p.add_argument(
+        "--load-rooms",
+        type=int,
+        default=1,
+        help="a) and b): rooms to spread the load over (listener j in room j %% N, message k to room k %% N)",
+    )
     p.add_argument("--room-messages", type=int, default=50)
     p.add_argument("--initial-limit", type=int, default=10)
     p.add_argument("--requests", type=int, default=200)
