@@ -73,6 +73,7 @@ from homeserver.storage.reports import ReportStore
 from homeserver.storage.room_upgrades import RoomUpgradeStore
 from homeserver.storage.rooms import RoomStore
 from homeserver.storage.search import SearchStore
+from homeserver.storage.short_tokens import ShortTokenStore
 from homeserver.storage.streams import Counter, StreamIdGenerator
 from homeserver.storage.sync import FilterStore, SyncStore
 from homeserver.storage.timestamps import TimestampStore
@@ -118,8 +119,8 @@ async def wire_core(app: web.Application, config: Config, db: Database) -> None:
         UiaStore(db), users, passwords, registration_tokens, limiter, config.server_name
     )
     app[K.ACCOUNTS] = Accounts(config, users, devices, passwords, tokens)
-    app[K.OPENID_TOKENS] = ShortLivedTokens("mo_", OPENID_LIFETIME_MS)
-    app[K.LOGIN_TOKENS] = ShortLivedTokens("ml_", LOGIN_TOKEN_LIFETIME_MS)
+    app[K.OPENID_TOKENS] = ShortLivedTokens(ShortTokenStore(db, "openid"), "mo_", OPENID_LIFETIME_MS)
+    app[K.LOGIN_TOKENS] = ShortLivedTokens(ShortTokenStore(db, "login"), "ml_", LOGIN_TOKEN_LIFETIME_MS)
     await wire_rooms(app, config, db)
     wire_directory(app, config, db)
     wire_relations(app, db)

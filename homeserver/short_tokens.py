@@ -2,38 +2,33 @@
 checked by other services through federation's /openid/userinfo) and login tokens (spec:
 "m.login.token", two minutes, good for one login).
 
-Kept in memory, only as the SHA-256 of each token, until the database has a table for them:
-a token issued by one process is unknown to another, and a restart forgets them all (their
-holders ask for a new one). Tokens of one store share a lifetime, so the order they were issued
-in is the order they expire in: expired ones are dropped from the front as new ones come."""
+Kept in the database, only as the SHA-256 of each token, so that every process of the server
+knows them and a restart keeps them (DESIGN.md, "Scale"). Expired tokens are deleted as new
+ones are issued; a user holds at most `max_per_user` live tokens of a kind (past it their
+oldest go), which bounds what a user can make the server store."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from homeserver.clock import now_ms
 from homeserver.ids import UserID
+from homeserver.storage.short_tokens import Grant, ShortTokenStore
 
 OPENID_LIFETIME_MS = 3600 * 1000
 LOGIN_TOKEN_LIFETIME_MS = 120 * 1000
-# Live tokens kept per store; past it the oldest go first (each costs ~200 bytes).
-MAX_TOKENS = 100_000
+MAX_PER_USER = 100  # live tokens of a kind per user
 MAX_TOKEN_LENGTH = 128  # ours are 46 characters; anything longer is not one of them
+
+__all__ = ["Claim", "Grant", "IssuedToken", "ShortLivedTokens"]
 
 
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
     expires_in_ms: int
-
-
-@dataclass(frozen=True)
-class Grant:
-    user_id: UserID
-    expires_ts: int
 
 
 @dataclass(frozen=True)
@@ -46,52 +41,41 @@ class Claim:
 
 
 class ShortLivedTokens:
-    def __init__(self, prefix: str, lifetime_ms: int, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(
+        self, store: ShortTokenStore, prefix: str, lifetime_ms: int, max_per_user: int = MAX_PER_USER
+    ) -> None:
+        self._store = store
         self._prefix = prefix
         self._lifetime_ms = lifetime_ms
-        self._max_tokens = max_tokens
-        self._grants: OrderedDict[str, Grant] = OrderedDict()
+        self._max_per_user = max_per_user
 
-    def issue(self, user_id: UserID) -> IssuedToken:
+    async def issue(self, user_id: UserID) -> IssuedToken:
         now = now_ms()
-        self._drop_expired(now)
         token = self._prefix + secrets.token_urlsafe(32)
-        self._grants[_hash(token)] = Grant(user_id, now + self._lifetime_ms)
-        while len(self._grants) > self._max_tokens:
-            self._grants.popitem(last=False)
+        grant = Grant(user_id, now + self._lifetime_ms)
+        await self._store.add(_hash(token), grant, now=now, keep_per_user=self._max_per_user)
         return IssuedToken(token, self._lifetime_ms)
 
-    def owner(self, token: str) -> UserID | None:
+    async def owner(self, token: str) -> UserID | None:
         """The user a live token stands for; the token stays valid until it expires."""
-        grant = self._grants.get(_hash(token)) if _plausible(token) else None
+        grant = await self._store.get(_hash(token)) if _plausible(token) else None
         return grant.user_id if grant is not None and grant.expires_ts > now_ms() else None
 
-    def consume(self, token: str) -> Claim | None:
+    async def consume(self, token: str) -> Claim | None:
         """Take a live token out (single use): the claim, or None if the token is unknown,
-        already used or expired."""
+        already used or expired. Of two concurrent uses (in any processes), one gets it."""
         if not _plausible(token):
             return None
         token_hash = _hash(token)
-        grant = self._grants.pop(token_hash, None)
-        if grant is None or grant.expires_ts <= now_ms():
+        grant = await self._store.get(token_hash)
+        if grant is None or grant.expires_ts <= now_ms() or not await self._store.take(token_hash):
             return None
         return Claim(token_hash, grant)
 
-    def restore(self, claim: Claim) -> None:
+    async def restore(self, claim: Claim) -> None:
         """Put back a consumed token whose use failed before it took effect."""
-        # At the end, out of expiry order: it is dropped late, but never taken for live.
         if claim.grant.expires_ts > now_ms():
-            self._grants[claim.token_hash] = claim.grant
-
-    def __len__(self) -> int:
-        return len(self._grants)
-
-    def _drop_expired(self, now: int) -> None:
-        while self._grants:
-            token_hash, grant = next(iter(self._grants.items()))
-            if grant.expires_ts > now:
-                return
-            del self._grants[token_hash]
+            await self._store.put_back(claim.token_hash, claim.grant)
 
 
 def _hash(token: str) -> str:

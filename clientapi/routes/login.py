@@ -71,7 +71,7 @@ async def _token_login(request: web.Request, body: dict[str, Any], session: _Ses
     """m.login.token: the token names the user and is good for one login. A login that fails
     on bad input (a bad device ID) gives the token back."""
     token = required(body, "token", str)
-    claim = request.app[LOGIN_TOKENS].consume(token)
+    claim = await request.app[LOGIN_TOKENS].consume(token)
     if claim is None:
         raise Forbidden("Invalid or expired login token")
     user = await request.app[USERS].get(claim.grant.user_id)
@@ -82,7 +82,7 @@ async def _token_login(request: web.Request, body: dict[str, Any], session: _Ses
     try:
         return await _start_session(request, user.user_id, session)
     except MatrixError:
-        request.app[LOGIN_TOKENS].restore(claim)
+        await request.app[LOGIN_TOKENS].restore(claim)
         raise
 
 
@@ -129,7 +129,7 @@ async def get_login_token(request: web.Request) -> web.Response:
     )
     await uia.finish(done.session_id)
     limiter.check("login", who.user_id)
-    issued = request.app[LOGIN_TOKENS].issue(who.user_id)
+    issued = await request.app[LOGIN_TOKENS].issue(who.user_id)
     return json_response({"login_token": issued.token, "expires_in_ms": issued.expires_in_ms})
 
 

@@ -21,7 +21,7 @@ async def request_token(request: web.Request) -> web.Response:
     if path_param(request, "user_id") != who.user_id:
         raise Forbidden("You may only request OpenID tokens for yourself")
     await read_json(request)  # an empty object, reserved for future expansion
-    issued = request.app[OPENID_TOKENS].issue(who.user_id)
+    issued = await request.app[OPENID_TOKENS].issue(who.user_id)
     return json_response(
         {
             "access_token": issued.token,

@@ -20,7 +20,7 @@ async def userinfo(request: web.Request) -> web.Response:
     token = request.query.get("access_token")
     if token is None:
         raise MissingParam("Missing query parameter 'access_token'")
-    user_id = request.app[OPENID_TOKENS].owner(token)
+    user_id = await request.app[OPENID_TOKENS].owner(token)
     if user_id is not None:
         user = await request.app[USERS].get(user_id)
         if user is None or user.deactivated:

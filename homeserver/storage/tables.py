@@ -87,6 +87,18 @@ registration_tokens = Table(
     Column("created_ts", BigInteger, nullable=False),
 )
 
+# OpenID tokens and login tokens (homeserver/short_tokens.py): only their SHA-256 is kept.
+short_lived_tokens = Table(
+    "short_lived_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("user_id", ID, nullable=False),
+    Column("expires_ts", BigInteger, nullable=False),
+    Index("short_lived_tokens_expiry", "expires_ts"),
+    Index("short_lived_tokens_user", "kind", "user_id", "expires_ts"),
+)
+
 # Rooms and events
 
 rooms = Table(

@@ -8,9 +8,11 @@ import hashlib
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from homeserver import clock
-from homeserver.appkeys import LOGIN_TOKENS
+from homeserver.appkeys import DATABASE
+from homeserver.storage.tables import short_lived_tokens
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.test_ratelimit import TIGHT, assert_limited, limits
 from tests.clientapi.util import assert_error, device_ids
@@ -35,8 +37,10 @@ async def token_login(hs: HomeserverUnderTest, token: Any, expect: int = 200, **
     return await hs.client().post("/login", {"type": "m.login.token", "token": token, **extra}, expect=expect)
 
 
-def live_tokens(hs: HomeserverUnderTest) -> int:
-    return len(hs.app[LOGIN_TOKENS])
+async def live_tokens(hs: HomeserverUnderTest) -> int:
+    table = short_lived_tokens
+    count = select(func.count()).select_from(table).where(table.c.kind == "login")
+    return int(await hs.app[DATABASE].fetch_value(count))
 
 
 async def test_token_logs_a_new_device_in_once(hs: HomeserverUnderTest) -> None:
@@ -57,7 +61,8 @@ async def test_token_logs_a_new_device_in_once(hs: HomeserverUnderTest) -> None:
 async def test_tokens_are_kept_only_as_hashes(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     token = await get_token(alice)
-    assert list(hs.app[LOGIN_TOKENS]._grants) == [hashlib.sha256(token.encode()).hexdigest()]
+    kept = await hs.app[DATABASE].fetch_all(select(short_lived_tokens.c.token_hash))
+    assert [r.token_hash for r in kept] == [hashlib.sha256(token.encode()).hexdigest()]
 
 
 async def test_every_token_needs_the_password_again(hs: HomeserverUnderTest) -> None:
@@ -69,7 +74,7 @@ async def test_every_token_needs_the_password_again(hs: HomeserverUnderTest) -> 
     assert_error(again, "M_UNKNOWN")
     # ... and a new request starts a new challenge.
     assert (await alice.post(GET_TOKEN, {}, expect=401))["session"] != challenge["session"]
-    assert live_tokens(hs) == 1
+    assert await live_tokens(hs) == 1
 
 
 async def test_wrong_password_gives_no_token(hs: HomeserverUnderTest) -> None:
@@ -82,7 +87,7 @@ async def test_wrong_password_gives_no_token(hs: HomeserverUnderTest) -> None:
     # Another user's password for alice's request is no better.
     bob = await hs.register("bob")
     assert_error(await alice.post(GET_TOKEN, {"auth": bob.password_auth()}, expect=401), "M_FORBIDDEN")
-    assert live_tokens(hs) == 0
+    assert await live_tokens(hs) == 0
 
 
 async def test_get_token_bad_input(hs: HomeserverUnderTest) -> None:
@@ -93,7 +98,7 @@ async def test_get_token_bad_input(hs: HomeserverUnderTest) -> None:
     assert_error(await alice.post(GET_TOKEN, {"auth": auth}, expect=400), "M_UNKNOWN")
     assert_error(await hs.client().post(GET_TOKEN, {}, expect=401), "M_MISSING_TOKEN")
     assert_error(await hs.client("bad").post(GET_TOKEN, {}, expect=401), "M_UNKNOWN_TOKEN")
-    assert live_tokens(hs) == 0
+    assert await live_tokens(hs) == 0
 
 
 async def test_token_login_refuses_bad_tokens(hs: HomeserverUnderTest) -> None:
@@ -156,4 +161,4 @@ async def test_get_token_rate_limited_per_user(make_hs: MakeServer) -> None:
     await get_token(alice)
     challenge = await alice.post(GET_TOKEN, {}, expect=429)
     assert_limited(alice, challenge)
-    assert live_tokens(hs) == 1
+    assert await live_tokens(hs) == 1

@@ -8,9 +8,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import func, select
 
 from homeserver import clock
-from homeserver.appkeys import OPENID_TOKENS
+from homeserver.appkeys import DATABASE
+from homeserver.storage.tables import short_lived_tokens
 from tests.clientapi.util import assert_error
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
@@ -26,8 +28,10 @@ async def userinfo(hs: HomeserverUnderTest, token: str, expect: int = 200) -> An
     return await hs.client().get(USERINFO, params={"access_token": token}, expect=expect)
 
 
-def issued(hs: HomeserverUnderTest) -> int:
-    return len(hs.app[OPENID_TOKENS])
+async def issued(hs: HomeserverUnderTest) -> int:
+    table = short_lived_tokens
+    count = select(func.count()).select_from(table).where(table.c.kind == "openid")
+    return int(await hs.app[DATABASE].fetch_value(count))
 
 
 async def test_token_names_its_user_to_another_service(hs: HomeserverUnderTest) -> None:
@@ -58,8 +62,8 @@ async def test_each_request_gets_a_new_token_and_r0_answers_too(hs: HomeserverUn
 async def test_tokens_are_kept_only_as_hashes(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     token = (await alice.post(request_path(alice.user_id), {}))["access_token"]
-    kept = list(hs.app[OPENID_TOKENS]._grants)
-    assert kept == [hashlib.sha256(token.encode()).hexdigest()]
+    kept = await hs.app[DATABASE].fetch_all(select(short_lived_tokens.c.token_hash))
+    assert [r.token_hash for r in kept] == [hashlib.sha256(token.encode()).hexdigest()]
 
 
 async def test_only_for_the_caller_themself(hs: HomeserverUnderTest) -> None:
@@ -67,7 +71,7 @@ async def test_only_for_the_caller_themself(hs: HomeserverUnderTest) -> None:
     for other in (bob.user_id, "@nobody:localhost", "@bob:elsewhere.example", "not a user id"):
         err = await alice.post(request_path(other), {}, expect=403)
         assert_error(err, "M_FORBIDDEN")
-    assert issued(hs) == 0
+    assert await issued(hs) == 0
 
 
 async def test_bad_bodies_issue_nothing(hs: HomeserverUnderTest) -> None:
@@ -77,7 +81,7 @@ async def test_bad_bodies_issue_nothing(hs: HomeserverUnderTest) -> None:
     assert_error(await alice.post(path, "x", expect=400), "M_BAD_JSON")
     not_json = await alice.post(path, data=b"{nope", headers={"Content-Type": "application/json"}, expect=400)
     assert_error(not_json, "M_NOT_JSON")
-    assert issued(hs) == 0
+    assert await issued(hs) == 0
 
 
 async def test_needs_a_valid_access_token(hs: HomeserverUnderTest) -> None:
@@ -85,7 +89,7 @@ async def test_needs_a_valid_access_token(hs: HomeserverUnderTest) -> None:
     path = request_path(alice.user_id)
     assert_error(await hs.client().post(path, {}, expect=401), "M_MISSING_TOKEN")
     assert_error(await hs.client("bad").post(path, {}, expect=401), "M_UNKNOWN_TOKEN")
-    assert issued(hs) == 0
+    assert await issued(hs) == 0
 
 
 async def test_openid_token_is_no_access_token(hs: HomeserverUnderTest) -> None:
@@ -94,7 +98,7 @@ async def test_openid_token_is_no_access_token(hs: HomeserverUnderTest) -> None:
     holder = hs.client(token)
     assert_error(await holder.get("/account/whoami", expect=401), "M_UNKNOWN_TOKEN")
     assert_error(await holder.post(request_path(alice.user_id), {}, expect=401), "M_UNKNOWN_TOKEN")
-    assert issued(hs) == 1
+    assert await issued(hs) == 1
 
 
 async def test_userinfo_refuses_unknown_tokens(hs: HomeserverUnderTest) -> None:
@@ -127,3 +131,16 @@ async def test_userinfo_refuses_a_deactivated_users_token(hs: HomeserverUnderTes
 
 async def deactivate(client: MatrixClient) -> None:
     await client.post("/account/deactivate", {"auth": client.password_auth()})
+
+
+async def test_another_process_of_the_server_knows_the_token(hs: HomeserverUnderTest) -> None:
+    """Tokens are in the database: a second process on it (or this one restarted) answers
+    userinfo for a token the first one issued."""
+    alice = await hs.register("alice")
+    token = (await alice.post(request_path(alice.user_id), {}))["access_token"]
+    other = HomeserverUnderTest(hs.config)
+    await other.start()
+    try:
+        assert (await userinfo(other, token))["sub"] == alice.user_id
+    finally:
+        await other.stop()
