@@ -1,4 +1,5 @@
-"""Path and query parameters shared by the room routes, validated once."""
+"""Path and query parameters shared by the room routes, validated once; the rate limit of
+the routes that make events."""
 
 from __future__ import annotations
 
@@ -6,13 +7,22 @@ import orjson
 from aiohttp import web
 
 from clientapi.request import check_depth
-from homeserver.appkeys import ROOMS
+from homeserver.appkeys import PIPELINE, RATE_LIMITER, ROOMS
 from homeserver.errors import BadJson, InvalidParam, MissingParam, NotFound
 from homeserver.filters import RoomEventFilter
 from homeserver.ids import EventID, RoomID, UserID, is_valid_room_alias, is_valid_room_id, is_valid_user_id
+from homeserver.storage.events import TxnKey
 
 MAX_TXN_ID = 255
 MAX_EVENT_TYPE = 255
+
+
+def limit_events(app: web.Application, user_id: UserID, txn: TxnKey | None = None) -> None:
+    """The per-user rate limit of the events a client makes (sends, state, redactions, new
+    and upgraded rooms; Synapse's rc_message): M_LIMIT_EXCEEDED past it. A repeat of a
+    transaction the pipeline knows makes no event, so it is answered, not counted."""
+    if txn is None or not app[PIPELINE].knows(txn):
+        app[RATE_LIMITER].check("message", user_id)
 
 
 def room_id_param(request: web.Request, name: str = "room_id") -> RoomID:

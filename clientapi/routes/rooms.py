@@ -15,6 +15,7 @@ from clientapi.routes.common import (
     MAX_TXN_ID,
     event_id_param,
     int_query_param,
+    limit_events,
     path_param,
     room_event_filter_param,
     room_id_param,
@@ -65,6 +66,7 @@ async def create_room(request: web.Request) -> web.Response:
         creation_content=_create_field(body, "creation_content", dict) or {},
         room_version=_create_field(body, "room_version", str),
     )
+    limit_events(request.app, who.user_id)
     room_id = await request.app[ROOM_CREATOR].create(req)
     return json_response({"room_id": room_id})
 
@@ -110,6 +112,7 @@ async def send_message_event(
     """PUT /rooms/{room_id}/send/{event_type}/{txn_id}, also sent over the WebSocket: one
     transaction key for both, so a txn ID repeated over either gives the same event."""
     txn = txn_of(who, f"send/{room_id}/{event_type}", txn_id)
+    limit_events(app, who.user_id, txn)
     return await app[PIPELINE].send(Draft(room_id, who.user_id, event_type, content, txn=txn))
 
 
@@ -125,6 +128,7 @@ async def put_state(request: web.Request) -> web.Response:
     content = await read_json(request)
     if event_type == "m.room.canonical_alias":
         await _check_canonical_alias(request, room_id, content)
+    limit_events(request.app, who.user_id)
     event = await request.app[PIPELINE].send(Draft(room_id, who.user_id, event_type, content, state_key))
     return json_response({"event_id": event.event_id})
 
@@ -172,16 +176,11 @@ async def redact(request: web.Request) -> web.Response:
         raise NotFound("Event not found")
     content: dict[str, Any] = {"reason": reason} if reason is not None else {}
     pipeline = request.app[PIPELINE]
-    draft = Draft(
-        room_id,
-        who.user_id,
-        "m.room.redaction",
-        content,
-        txn=_txn(request, f"redact/{room_id}"),
-        redacts=target_id,
-    )
+    txn = _txn(request, f"redact/{room_id}")
+    draft = Draft(room_id, who.user_id, "m.room.redaction", content, txn=txn, redacts=target_id)
     if target.type == "m.room.create" or not await pipeline.may_redact(draft, target):
         raise Forbidden("You cannot redact this event")
+    limit_events(request.app, who.user_id, txn)
     event = await pipeline.send(draft, prune=target)
     return json_response({"event_id": event.event_id})
 

@@ -7,7 +7,7 @@ from aiohttp import web
 from clientapi.middleware import requester
 from clientapi.request import read_json, required
 from clientapi.responses import json_response
-from clientapi.routes.common import room_id_param
+from clientapi.routes.common import limit_events, room_id_param
 from homeserver.appkeys import ROOM_UPGRADER
 
 routes = web.RouteTableDef()
@@ -21,6 +21,7 @@ async def upgrade_room(request: web.Request) -> web.Response:
     room_id = room_id_param(request)
     body = await read_json(request)
     new_version = required(body, "new_version", str)
+    limit_events(request.app, who.user_id)
     new_room_id = await request.app[ROOM_UPGRADER].upgrade(
         who.user_id, room_id, new_version, body.get("additional_creators")
     )

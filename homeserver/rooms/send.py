@@ -195,6 +195,11 @@ class EventPipeline:
             self._txn_sends[txn] = running
         return await running.wait()
 
+    def knows(self, txn: TxnKey) -> bool:
+        """Whether a send of this transaction is under way or was completed lately (in this
+        process): a repeat of it makes no new event."""
+        return txn in self._txn_sends or self._recent_txns.get(txn) is not None
+
     def _enqueue(self, entry: Queued) -> Queued:
         """Queue the draft for its room's writer (started if none runs)."""
         room_id = entry.draft.room_id

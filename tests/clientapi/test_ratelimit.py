@@ -6,6 +6,7 @@ import dataclasses
 
 from homeserver.config import RateLimit, RateLimits, Registration
 from tests.clientapi.conftest import MakeServer
+from tests.clientapi.room_helpers import event_count
 from tests.clientapi.util import assert_cors, assert_error, device_ids, password_hash, user_count
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
@@ -132,3 +133,31 @@ async def test_rate_limits_off(hs: HomeserverUnderTest) -> None:
     for _ in range(5):
         await hs.client().post("/login", login("alice", "wrong password"), expect=403)
     await hs.login("alice")
+
+
+async def test_event_rate_limit(make_hs: MakeServer) -> None:
+    """Sends, state, redactions, new rooms and upgrades share a per-user limit (Synapse's
+    rc_message); refused ones make no event, and a retried transaction is answered."""
+    hs = await make_hs(rate_limits=limits(message=RateLimit(per_second=0.001, burst=3)))
+    alice, bob = await hs.register("alice"), await hs.register("bob")
+    room = (await alice.post("/createRoom", {"preset": "public_chat"}))["room_id"]
+    text = {"msgtype": "m.text", "body": "hi"}
+    first = await alice.put(f"/rooms/{room}/send/m.room.message/t1", text)
+    await alice.put(f"/rooms/{room}/state/org.example.s", {"v": 1})
+    events = await event_count(hs, room)
+    refused = [
+        await alice.put(f"/rooms/{room}/send/m.room.message/t2", text, expect=429),
+        await alice.put(f"/rooms/{room}/state/org.example.s", {"v": 2}, expect=429),
+        await alice.put(f"/rooms/{room}/redact/{first['event_id']}/r1", {}, expect=429),
+        await alice.post(f"/rooms/{room}/upgrade", {"new_version": "11"}, expect=429),
+        await alice.post("/createRoom", {}, expect=429),
+    ]
+    for body in refused:
+        assert_limited(alice, body)
+    assert await event_count(hs, room) == events
+    assert (await alice.get("/joined_rooms"))["joined_rooms"] == [room]
+    retried = await alice.put(f"/rooms/{room}/send/m.room.message/t1", text)
+    assert retried["event_id"] == first["event_id"]
+    await bob.post(f"/join/{room}")  # another user's limit is their own
+    await bob.put(f"/rooms/{room}/send/m.room.message/b1", text)
+    assert await event_count(hs, room) == events + 2
