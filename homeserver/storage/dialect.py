@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, case, cast, func, null
@@ -22,12 +22,16 @@ def upsert(
     return _upsert_template(dialect, table, tuple(key), tuple(update)).values(**values)
 
 
+def dialect_insert(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
+    """The dialect's INSERT construct, which has ON CONFLICT."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 @functools.cache
 def _upsert_template(dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...]) -> Insert:
     """The statement without its values, built once: its `excluded` alias, built per
     statement, would leave columns in reference cycles for the collector."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table)
+    stmt = dialect_insert(dialect)(table)
     if not update:
         return stmt.on_conflict_do_nothing(index_elements=list(key))
     changes = {col: stmt.excluded[col] for col in update}

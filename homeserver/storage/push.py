@@ -39,13 +39,13 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import Insert
 
 from homeserver.events.model import Event
 from homeserver.ids import EventID, RoomID, UserID
 from homeserver.storage.database import Database, WriteConnection
+from homeserver.storage.dialect import dialect_insert
 from homeserver.storage.tables import (
     events,
     push_events,
@@ -199,8 +199,7 @@ def _advance(
 def _advance_template(dialect: str, edge: str | None) -> Insert:
     """_advance's statement without its values, built once: its `excluded` alias, built per
     statement, would leave columns in reference cycles for the collector."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(push_read_positions)
+    stmt = dialect_insert(dialect)(push_read_positions)
     current = push_read_positions.c.stream_ordering
     changes: dict[str, Any] = {"stream_ordering": _greatest(dialect, current, stmt.excluded.stream_ordering)}
     if edge is not None:

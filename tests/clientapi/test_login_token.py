@@ -8,14 +8,11 @@ import hashlib
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from homeserver import clock
-from homeserver.appkeys import DATABASE
-from homeserver.storage.tables import short_lived_tokens
 from tests.clientapi.conftest import MakeServer
 from tests.clientapi.test_ratelimit import TIGHT, assert_limited, limits
-from tests.clientapi.util import assert_error, device_ids
+from tests.clientapi.util import assert_error, device_ids, short_token_hashes
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
 GET_TOKEN = "/_matrix/client/v1/login/get_token"
@@ -38,9 +35,7 @@ async def token_login(hs: HomeserverUnderTest, token: Any, expect: int = 200, **
 
 
 async def live_tokens(hs: HomeserverUnderTest) -> int:
-    table = short_lived_tokens
-    count = select(func.count()).select_from(table).where(table.c.kind == "login")
-    return int(await hs.app[DATABASE].fetch_value(count))
+    return len(await short_token_hashes(hs, "login"))
 
 
 async def test_token_logs_a_new_device_in_once(hs: HomeserverUnderTest) -> None:
@@ -61,8 +56,7 @@ async def test_token_logs_a_new_device_in_once(hs: HomeserverUnderTest) -> None:
 async def test_tokens_are_kept_only_as_hashes(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     token = await get_token(alice)
-    kept = await hs.app[DATABASE].fetch_all(select(short_lived_tokens.c.token_hash))
-    assert [r.token_hash for r in kept] == [hashlib.sha256(token.encode()).hexdigest()]
+    assert await short_token_hashes(hs) == [hashlib.sha256(token.encode()).hexdigest()]
 
 
 async def test_every_token_needs_the_password_again(hs: HomeserverUnderTest) -> None:

@@ -8,12 +8,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import func, select
 
 from homeserver import clock
-from homeserver.appkeys import DATABASE
-from homeserver.storage.tables import short_lived_tokens
-from tests.clientapi.util import assert_error
+from tests.clientapi.util import assert_error, short_token_hashes
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
 USERINFO = "/_matrix/federation/v1/openid/userinfo"
@@ -29,9 +26,7 @@ async def userinfo(hs: HomeserverUnderTest, token: str, expect: int = 200) -> An
 
 
 async def issued(hs: HomeserverUnderTest) -> int:
-    table = short_lived_tokens
-    count = select(func.count()).select_from(table).where(table.c.kind == "openid")
-    return int(await hs.app[DATABASE].fetch_value(count))
+    return len(await short_token_hashes(hs, "openid"))
 
 
 async def test_token_names_its_user_to_another_service(hs: HomeserverUnderTest) -> None:
@@ -62,8 +57,7 @@ async def test_each_request_gets_a_new_token_and_r0_answers_too(hs: HomeserverUn
 async def test_tokens_are_kept_only_as_hashes(hs: HomeserverUnderTest) -> None:
     alice = await hs.register("alice")
     token = (await alice.post(request_path(alice.user_id), {}))["access_token"]
-    kept = await hs.app[DATABASE].fetch_all(select(short_lived_tokens.c.token_hash))
-    assert [r.token_hash for r in kept] == [hashlib.sha256(token.encode()).hexdigest()]
+    assert await short_token_hashes(hs) == [hashlib.sha256(token.encode()).hexdigest()]
 
 
 async def test_only_for_the_caller_themself(hs: HomeserverUnderTest) -> None:

@@ -6,8 +6,11 @@ import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
-from homeserver.appkeys import DEVICES, USERS
+from sqlalchemy import select
+
+from homeserver.appkeys import DATABASE, DEVICES, USERS
 from homeserver.ids import DeviceID, UserID
+from homeserver.storage.tables import short_lived_tokens
 from tests.helpers import HomeserverUnderTest, MatrixClient
 
 CORS = {
@@ -31,6 +34,15 @@ def assert_cors(client: MatrixClient) -> None:
 
 async def user_count(hs: HomeserverUnderTest) -> int:
     return await hs.app[USERS].count()
+
+
+async def short_token_hashes(hs: HomeserverUnderTest, kind: str | None = None) -> list[str]:
+    """What the database holds of the OpenID ("openid") or login ("login") tokens issued (of
+    both kinds when `kind` is None)."""
+    table = short_lived_tokens.c
+    query = select(table.token_hash)
+    rows = await hs.app[DATABASE].fetch_all(query if kind is None else query.where(table.kind == kind))
+    return [r.token_hash for r in rows]
 
 
 async def password_hash(hs: HomeserverUnderTest, user_id: str | None) -> str | None:
