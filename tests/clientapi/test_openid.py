@@ -108,11 +108,12 @@ async def test_userinfo_refuses_an_expired_token(
     hs: HomeserverUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = await hs.register("alice")
+    now = [clock.now_ms()]  # the tokens' clock stands still but for the steps below
+    monkeypatch.setattr("homeserver.short_tokens.now_ms", lambda: now[0])
     token = (await alice.post(request_path(alice.user_id), {}))["access_token"]
-    real = clock.now_ms
-    monkeypatch.setattr("homeserver.short_tokens.now_ms", lambda: real() + 3599 * 1000)
+    now[0] += 3599 * 1000
     assert (await userinfo(hs, token))["sub"] == alice.user_id
-    monkeypatch.setattr("homeserver.short_tokens.now_ms", lambda: real() + 3600 * 1000 + 1)
+    now[0] += 1000 + 1
     assert_error(await userinfo(hs, token, expect=401), "M_UNKNOWN_TOKEN")
 
 
